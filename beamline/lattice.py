@@ -1,0 +1,177 @@
+"""The BTF -> PADME lattice as data: settings catalogue and the MAD-X deck both codes read.
+
+A *deck* is the MAD-X text made of, in order: the calibration definitions
+(:func:`beamline.calibration.madx_definitions`), the sequence file, the settings (.str)
+file and the reference rigidity ``brho_tm``. xtrack (``xt.load``) and MAD-X (cpymad
+``Madx.input``) are given the very same text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import calibration
+from ._toml import read_toml, require
+from .constants import ELECTRON_MASS_MEV, momentum_mev_from_energy, rigidity_tm_from_momentum
+from .errors import BeamlineInputError, LatticeDataError
+from .paths import data_file, lattices_dir
+
+LINE_DIR = "btf_padme"
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """Line-level parameters from ``lattices/btf_padme/line.toml``."""
+
+    version: str
+    sequence_file: Path
+    sequence_name: str
+    default_settings: str
+    energy_range_mev: tuple[float, float]
+    key_points: dict[str, str]
+    slits: dict[str, dict]
+
+    def check_energy(self, energy_mev: float) -> float:
+        lo, hi = self.energy_range_mev
+        if not (lo <= energy_mev <= hi):
+            raise BeamlineInputError(
+                f"beam energy {energy_mev:g} MeV is outside the line's range {lo:g}..{hi:g} MeV"
+            )
+        return energy_mev
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A named settings entry: the .str strength file and its metadata."""
+
+    name: str
+    version: str
+    description: str
+    strength_file: Path
+    beam: str
+    reference_energy_mev: float
+    dipole_calibration: str
+    quadrupole_calibration: str
+
+
+@functools.cache
+def line_spec() -> LineSpec:
+    path = data_file(LINE_DIR, "line.toml")
+    raw = read_toml(path)
+    w = str(path)
+    lo, hi = require(raw, "energy_range_mev", w)
+    return LineSpec(
+        version=require(raw, "version", w),
+        sequence_file=data_file(LINE_DIR, require(raw, "sequence_file", w)),
+        sequence_name=require(raw, "sequence_name", w),
+        default_settings=require(raw, "default_settings", w),
+        energy_range_mev=(float(lo), float(hi)),
+        key_points=dict(require(raw, "key_points", w)),
+        slits=dict(require(raw, "slits", w)),
+    )
+
+
+def available_settings() -> list[str]:
+    """Names of the settings entries under ``lattices/btf_padme/settings``."""
+    folder = lattices_dir() / LINE_DIR / "settings"
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+@functools.cache
+def load_settings(name: str | None = None) -> Settings:
+    """Settings entry by name (the line's default when ``None``)."""
+    name = name or line_spec().default_settings
+    known = available_settings()
+    if name not in known:
+        raise BeamlineInputError(f"unknown settings '{name}'; available: {', '.join(known)}")
+    path = data_file(LINE_DIR, "settings", f"{name}.toml")
+    raw = read_toml(path)
+    w = str(path)
+    return Settings(
+        name=name,
+        version=require(raw, "version", w),
+        description=raw.get("description", ""),
+        strength_file=data_file(LINE_DIR, "settings", require(raw, "strength_file", w)),
+        beam=require(raw, "beam", w),
+        reference_energy_mev=float(require(raw, "reference_energy_mev", w)),
+        dipole_calibration=require(raw, "dipole_calibration", w),
+        quadrupole_calibration=require(raw, "quadrupole_calibration", w),
+    )
+
+
+_STATEMENT = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*:?=\s*([^;]+);", re.IGNORECASE | re.MULTILINE)
+
+
+def read_strength_values(path: Path) -> dict[str, float]:
+    """Numeric ``name = value;`` assignments of a settings file (for validation and display).
+
+    Raises ``LatticeDataError`` for a statement whose value is not a plain number.
+    """
+    text = Path(path).read_text()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        code = line.split("!", 1)[0]
+        for m in _STATEMENT.finditer(code):
+            key, raw = m.group(1).lower(), m.group(2).strip()
+            try:
+                values[key] = float(raw)
+            except ValueError:
+                raise LatticeDataError(
+                    f"{path}: '{key}' must be a plain number in a settings file, got '{raw}'"
+                ) from None
+    return values
+
+
+def reference_rigidity_tm(energy_mev: float) -> float:
+    """B*rho [T m] of a positron of total energy ``energy_mev``."""
+    return rigidity_tm_from_momentum(momentum_mev_from_energy(energy_mev, ELECTRON_MASS_MEV))
+
+
+def madx_deck(settings: str | None = None, energy_mev: float | None = None) -> str:
+    """The full MAD-X text (calibrations + sequence + settings + brho) for both codes."""
+    s = load_settings(settings)
+    spec = line_spec()
+    energy = spec.check_energy(s.reference_energy_mev if energy_mev is None else energy_mev)
+    calib = calibration.madx_definitions(
+        {m: s.dipole_calibration for m in calibration.DIPOLES},
+        {m: s.quadrupole_calibration for m in calibration.QUADRUPOLES},
+    )
+    read_strength_values(s.strength_file)  # fail early on a malformed settings file
+    parts = [
+        f"! btf-scanplan deck: line {spec.version}, settings {s.name} ({s.version})",
+        calib,
+        spec.sequence_file.read_text(),
+        s.strength_file.read_text(),
+        f"! reference beam: positron, total energy {energy!r} MeV",
+        f"brho_tm = {reference_rigidity_tm(energy)!r};",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def madx_beam_command(energy_mev: float) -> str:
+    """MAD-X ``beam`` statement for a positron of total energy ``energy_mev``."""
+    return f"beam, particle=positron, energy={energy_mev * 1e-3!r};"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write a stand-alone MAD-X deck: ``python -m beamline.lattice -o deck.madx``."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--settings", default=None)
+    parser.add_argument("--energy-mev", type=float, default=None)
+    parser.add_argument("-o", "--output", required=True)
+    args = parser.parse_args(argv)
+    s = load_settings(args.settings)
+    energy = s.reference_energy_mev if args.energy_mev is None else args.energy_mev
+    text = madx_deck(args.settings, energy)
+    text += madx_beam_command(energy) + f"\nuse, sequence={line_spec().sequence_name};\n"
+    Path(args.output).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Plots of the model (matplotlib, Agg backend, written to files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .model import BeamLine
+
+
+def plot_optics(bl: BeamLine, path: Path | str) -> Path:
+    """PNG of beta_x, beta_y [m] and D_x [m] along s [m], with the elements drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .optics import twiss
+
+    tw = twiss(bl)
+    fig, (ax_el, ax_b, ax_d) = plt.subplots(
+        3, 1, sharex=True, figsize=(10, 7), gridspec_kw={"height_ratios": [1, 4, 3]}
+    )
+    ax_b.plot(tw.s_m, tw.betx_m, label=r"$\beta_x$")
+    ax_b.plot(tw.s_m, tw.bety_m, label=r"$\beta_y$")
+    ax_b.set_ylabel(r"$\beta$ [m]")
+    ax_b.legend(loc="upper left")
+    ax_d.plot(tw.s_m, tw.dx_m, color="C2", label=r"$D_x$")
+    ax_d.set_ylabel(r"$D_x$ [m]")
+    ax_d.set_xlabel("s from DHSTB01 entrance [m]")
+    ax_d.axhline(0, color="0.7", lw=0.5)
+    tab = bl.line.get_table()
+    colours = {"Bend": "C0", "RBend": "C0", "Quadrupole": "C3"}
+    for name, s, etype in zip(tab.name, tab.s, tab.element_type, strict=False):
+        s_f = s - bl.s_frame_m
+        if etype in colours:
+            length = bl.line[name].length
+            sign = 1 if etype != "Quadrupole" else (1 if bl.line[name].k1 >= 0 else -1)
+            ax_el.add_patch(
+                matplotlib.patches.Rectangle((s_f, 0), length, 0.8 * sign, color=colours[etype])
+            )
+            ax_el.text(
+                s_f + length / 2,
+                0.9 if sign > 0 else -0.9,
+                name.upper(),
+                ha="center",
+                va="bottom" if sign > 0 else "top",
+                fontsize=6,
+            )
+        elif name.startswith("sltb") and not name.endswith(("exit", "aper")):
+            ax_el.axvline(s_f, color="k", lw=1.5)
+            ax_el.text(s_f, 0.9, name.upper(), ha="center", va="bottom", fontsize=6)
+        elif name in ("padme_target", "timepix"):
+            ax_el.axvline(s_f, color="C1", lw=1.0)
+            ax_el.text(s_f, -0.9, name.upper(), ha="center", va="top", fontsize=6)
+    ax_el.set_ylim(-1.6, 1.6)
+    ax_el.axis("off")
+    fig.suptitle(f"BTF→PADME optics, settings {bl.settings.name}, E = {bl.energy_mev:.2f} MeV")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,121 @@
+"""Shared CLI plumbing: one-line errors with exit 2, JSON output, range parsing.
+
+Kept free of heavy imports: ``scanplan --help`` must not import xtrack.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from beamline.errors import BeamlineInputError
+
+from ..errors import ScanplanError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exception types that mean "the user asked for something not allowed": exit 2, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (BeamlineInputError, ScanplanError)
+
+EXIT_USER_ERROR = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def register_user_error(exc_type: type[BaseException]) -> None:
+    """Let another layer (e.g. hw_interfaces) declare its input/connection errors."""
+    global USER_ERRORS
+    if exc_type not in USER_ERRORS:
+        USER_ERRORS = (*USER_ERRORS, exc_type)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the exit to raise (code 2)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USER_ERROR)
+
+
+def guarded(fn: F) -> F:
+    """Decorator for commands: known input errors become one line on stderr and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as JSON on stdout (numpy scalars converted, NaN/inf as null)."""
+
+    def convert(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {str(k): convert(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [convert(v) for v in o]
+        return _jsonable(o)
+
+    sys.stdout.write(json.dumps(convert(obj), indent=2) + "\n")
+
+
+def rich_table(
+    title: str, rows: list[dict[str, Any]], columns: Iterable[tuple[str, str, str]]
+) -> Table:
+    """A rich table from rows; ``columns`` are ``(key, header, format)`` triples."""
+    table = Table(title=title, header_style="bold")
+    cols = list(columns)
+    for _, header, _ in cols:
+        table.add_column(header, justify="right")
+    for row in rows:
+        cells = []
+        for key, _, fmt in cols:
+            value = row.get(key)
+            cells.append("" if value is None else format(value, fmt) if fmt else str(value))
+        table.add_row(*cells)
+    return table
+
+
+def parse_range(text: str, name: str) -> list[float]:
+    """Parse ``a:b:step`` (inclusive of b), ``a:b`` (step 1) or ``v1,v2,...`` into floats."""
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) == 2:
+                parts.append(1.0)
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise ScanplanError(
+                    f"{name}: range '{text}' has no points (need start <= stop and step > 0)"
+                )
+            n = math.floor((stop - start) / step + 1e-9) + 1
+            return [start + i * step for i in range(n)]
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ScanplanError(
+            f"{name}: cannot read '{text}'; use start:stop:step, start:stop or v1,v2,..."
+        ) from None
+    if not values:
+        raise ScanplanError(f"{name}: no values given")
+    return values

@@ -1,0 +1,55 @@
+"""``scanplan optics``: beta functions, dispersion and R16 at the key points of the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import console, guarded, print_json, rich_table
+
+
+@guarded
+def optics(
+    settings: Annotated[
+        str | None, typer.Option(help="Settings name (lattices/btf_padme/settings).")
+    ] = None,
+    energy_mev: Annotated[
+        float | None,
+        typer.Option(
+            help="Total beam energy [MeV]; dipoles are matched to it. Default: the settings' reference."
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG of beta_x, beta_y and D_x along s.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
+) -> None:
+    """Optics table at SLTB2..TimePix for a settings entry and beam energy."""
+    from scanplan.optics import optics_report
+
+    report = optics_report(settings=settings, energy_mev=energy_mev, plot_path=plot)
+    if json_out:
+        print_json(report.rows)
+        return
+    columns = [
+        ("name", "point", ""),
+        ("s_m", "s [m]", ".3f"),
+        ("betx_m", "βx [m]", ".3f"),
+        ("bety_m", "βy [m]", ".3f"),
+        ("alfx", "αx", ".3f"),
+        ("alfy", "αy", ".3f"),
+        ("dx_m", "Dx [m]", ".4f"),
+        ("dpx", "Dpx", ".4f"),
+        ("r16_m", "R16 [m]", ".4f"),
+        ("sigma_x_mm", "σx [mm]", ".2f"),
+        ("sigma_y_mm", "σy [mm]", ".2f"),
+    ]
+    title = (
+        f"BTF→PADME optics — settings {report.settings}, E = {report.energy_mev:.3f} MeV, "
+        f"DHSTB01 {report.currents_a['DHSTB01']:.3f} A"
+    )
+    console.print(rich_table(title, report.rows, columns))
+    if plot is not None:
+        console.print(f"plot written to {plot}")
