@@ -7,6 +7,33 @@ from pathlib import Path
 from .model import BeamLine
 
 
+def _with_drift_interiors(bl: BeamLine, tw):
+    """Add points inside drifts, where beta is a parabola and D a straight line (exact)."""
+    import numpy as np
+    import pandas as pd
+
+    lengths = {n: getattr(bl.line[n], "length", 0.0) for n in tw.name if n != "_end_point"}
+    extra = []
+    for row in tw.itertuples():
+        if not row.name.startswith("||drift") or lengths.get(row.name, 0.0) <= 0:
+            continue
+        ds = np.linspace(0, lengths[row.name], 12)[1:-1]
+        gx = (1 + row.alfx**2) / row.betx_m
+        gy = (1 + row.alfy**2) / row.bety_m
+        extra.append(
+            pd.DataFrame(
+                {
+                    "s_m": row.s_m + ds,
+                    "betx_m": row.betx_m - 2 * row.alfx * ds + gx * ds**2,
+                    "bety_m": row.bety_m - 2 * row.alfy * ds + gy * ds**2,
+                    "dx_m": row.dx_m + row.dpx * ds,
+                }
+            )
+        )
+    cols = ["s_m", "betx_m", "bety_m", "dx_m"]
+    return pd.concat([tw[cols], *extra]).sort_values("s_m", kind="stable")
+
+
 def plot_optics(bl: BeamLine, path: Path | str) -> Path:
     """PNG of beta_x, beta_y [m] and D_x [m] along s [m], with the elements drawn."""
     import matplotlib
@@ -16,7 +43,7 @@ def plot_optics(bl: BeamLine, path: Path | str) -> Path:
 
     from .optics import twiss
 
-    tw = twiss(bl)
+    tw = _with_drift_interiors(bl, twiss(bl))
     fig, (ax_el, ax_b, ax_d) = plt.subplots(
         3, 1, sharex=True, figsize=(10, 7), gridspec_kw={"height_ratios": [1, 4, 3]}
     )

@@ -8,12 +8,14 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from beamline.errors import BeamlineInputError
@@ -27,8 +29,10 @@ USER_ERRORS: tuple[type[BaseException], ...] = (BeamlineInputError, ScanplanErro
 
 EXIT_USER_ERROR = 2
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, tests) is not cut to 80 columns; a terminal uses its own width.
+_PIPE_WIDTH = int(os.environ.get("COLUMNS", "200"))
+console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
 
 
 def register_user_error(exc_type: type[BaseException]) -> None:
@@ -85,7 +89,7 @@ def rich_table(
     table = Table(title=title, header_style="bold")
     cols = list(columns)
     for _, header, _ in cols:
-        table.add_column(header, justify="right")
+        table.add_column(escape(header), justify="right", no_wrap=True)
     for row in rows:
         cells = []
         for key, _, fmt in cols:

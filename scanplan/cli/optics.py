@@ -43,8 +43,8 @@ def optics(
         ("dx_m", "Dx [m]", ".4f"),
         ("dpx", "Dpx", ".4f"),
         ("r16_m", "R16 [m]", ".4f"),
-        ("sigma_x_mm", "σx [mm]", ".2f"),
-        ("sigma_y_mm", "σy [mm]", ".2f"),
+        ("sigma_x_mm", "σx beam [mm]", ".2f"),
+        ("sigma_y_mm", "σy beam [mm]", ".2f"),
     ]
     title = (
         f"BTF→PADME optics — settings {report.settings}, E = {report.energy_mev:.3f} MeV, "

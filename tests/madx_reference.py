@@ -1,0 +1,43 @@
+"""MAD-X (cpymad) run on the very same deck as the xtrack model: the independent reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from beamline import lattice
+from beamline.model import BeamLine
+
+
+def madx_for(bl: BeamLine):
+    """A cpymad Madx instance loaded with the deck of ``bl`` and its present knob values."""
+    from cpymad.madx import Madx
+
+    madx = Madx(stdout=False)
+    madx.input(lattice.madx_deck(bl.settings.name, bl.energy_mev))
+    for key, value in bl.knob_values().items():
+        if key.endswith("_current_a"):
+            madx.globals[f"i_{key[: -len('_current_a')]}_a"] = value
+        elif key.endswith("_polarity"):
+            madx.globals[f"pol_{key[: -len('_polarity')]}"] = value
+        elif key.endswith(("_gap_mm", "_center_mm")):
+            madx.globals[key] = value
+    madx.input(lattice.madx_beam_command(bl.energy_mev))
+    madx.use(sequence=bl.spec.sequence_name)
+    return madx
+
+
+def madx_twiss(madx, bl: BeamLine):
+    b = bl.beam
+    return madx.twiss(
+        betx=b.betx_m, alfx=b.alfx, bety=b.bety_m, alfy=b.alfy, dx=b.dx_m, dpx=b.dpx, rmatrix=True
+    )
+
+
+def madx_to_xtrack_similarity(beta0: float) -> np.ndarray:
+    """S with R_xtrack = S R_madx S^-1: MAD-X (T, PT) vs xtrack (zeta = beta0 T, pzeta = PT/beta0)."""
+    return np.diag([1.0, 1.0, 1.0, 1.0, beta0, 1.0 / beta0])
+
+
+def madx_r_matrix(tw, index: int) -> np.ndarray:
+    """Cumulative 6x6 map from the start to row ``index`` of a MAD-X twiss with rmatrix."""
+    return np.array([[tw[f"re{a}{c}"][index] for c in range(1, 7)] for a in range(1, 7)])

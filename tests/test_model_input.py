@@ -1,0 +1,93 @@
+"""Bad input to the model: clear errors that say what is allowed, state left unchanged."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from beamline import lattice
+from beamline.errors import BeamlineInputError, LatticeDataError
+from beamline.model import BeamLine
+from beamline.paths import ENV_VAR, lattices_dir
+
+
+def test_out_of_limit_current_is_refused_and_nothing_changes(run3_line):
+    before = run3_line.current_a("DHSTB01")
+    with pytest.raises(BeamlineInputError, match=r"DHSTB01 current 1000 A is outside the supply range 0\.\.400 A"):
+        run3_line.set_current("DHSTB01", 1000.0)
+    with pytest.raises(BeamlineInputError, match="outside the supply range"):
+        run3_line.set_current("Q2", -3.0)
+    assert run3_line.current_a("DHSTB01") == before
+
+
+def test_set_currents_checks_all_before_applying(run3_line):
+    before = run3_line.currents_a()
+    with pytest.raises(BeamlineInputError):
+        run3_line.set_currents({"Q1": 10.0, "DHSTB02": -1.0})
+    assert run3_line.currents_a() == before
+
+
+def test_unknown_magnet_slit_element(run3_line):
+    with pytest.raises(BeamlineInputError, match="unknown magnet 'Q9'.*DHSTB01"):
+        run3_line.set_current("Q9", 1.0)
+    with pytest.raises(BeamlineInputError, match="unknown slit 'SLTB7'.*SLTB2"):
+        run3_line.set_gap("SLTB7", 1.0)
+    with pytest.raises(BeamlineInputError, match="unknown element 'nowhere'"):
+        run3_line.check_element("nowhere")
+
+
+@pytest.mark.parametrize("gap_mm", [0.0, -1.0, 60.0, float("nan")])
+def test_bad_gaps(run3_line, gap_mm):
+    before = run3_line.gap_mm("SLTB4")
+    with pytest.raises(BeamlineInputError, match="SLTB4 gap"):
+        run3_line.set_gap("SLTB4", gap_mm)
+    assert run3_line.gap_mm("SLTB4") == before
+
+
+def test_independent_jaws_set_gap_and_centre(run3_line):
+    run3_line.set_jaws("SLTB4", -0.5, 1.5)
+    assert run3_line.gap_mm("SLTB4") == pytest.approx(2.0)
+    assert run3_line.center_mm("SLTB4") == pytest.approx(0.5)
+    aper = run3_line.line["sltb4_aper"]
+    assert aper.min_x + aper.shift_x == pytest.approx(-0.5e-3)
+    assert aper.max_x + aper.shift_x == pytest.approx(1.5e-3)
+    run3_line.set_gap("SLTB4", 1.9, 0.0)
+
+
+def test_energy_outside_range():
+    with pytest.raises(BeamlineInputError, match="outside the line's range"):
+        BeamLine("run3_2022", 5.0)
+
+
+def test_malformed_settings_file(tmp_path, monkeypatch):
+    copy = tmp_path / "lattices"
+    shutil.copytree(lattices_dir(), copy)
+    strength = copy / "btf_padme" / "settings" / "run3_2022.str"
+    strength.write_text(strength.read_text().replace("i_q1_a = 20.8700;", "i_q1_a = twenty;"))
+    monkeypatch.setenv(ENV_VAR, str(copy))
+    lattice.load_settings.cache_clear()
+    lattice.line_spec.cache_clear()
+    try:
+        with pytest.raises(LatticeDataError, match="i_q1_a.*plain number"):
+            BeamLine("run3_2022")
+    finally:
+        lattice.load_settings.cache_clear()
+        lattice.line_spec.cache_clear()
+
+
+def test_frozen_dipole_strength_is_refused(tmp_path, monkeypatch):
+    """A lattice whose DHSTB01 k0 is a number would follow geometry, not current."""
+    copy = tmp_path / "lattices"
+    shutil.copytree(lattices_dir(), copy)
+    seq = copy / "btf_padme" / "btf_padme.seq"
+    seq.write_text(seq.read_text().replace("k0:=brho_dhstb01_tm/(brho_tm*rho_dip_m)", "k0=0.58"))
+    monkeypatch.setenv(ENV_VAR, str(copy))
+    lattice.line_spec.cache_clear()
+    lattice.load_settings.cache_clear()
+    try:
+        with pytest.raises(LatticeDataError, match="dhstb01.*frozen k0"):
+            BeamLine("run3_2022")
+    finally:
+        lattice.line_spec.cache_clear()
+        lattice.load_settings.cache_clear()
