@@ -33,7 +33,8 @@ _TWISS_COLS = {
 COORDS = ("x", "px", "y", "py", "zeta", "pzeta")
 
 
-def _twiss_table(bl: BeamLine):
+def twiss_table(bl: BeamLine):
+    """xtrack TwissTable of the whole line from the beam's initial Twiss (orbit from x = 0)."""
     line = bl.line
     return line.twiss(
         method="4d",
@@ -43,7 +44,7 @@ def _twiss_table(bl: BeamLine):
     )
 
 
-def _r_between(tw, start: str, end: str) -> np.ndarray:
+def r_between(tw, start: str, end: str) -> np.ndarray:
     """6x6 map between two elements of a twiss table (xtrack returns an array here)."""
     mat = tw.get_R_matrix(start=start, end=end)
     if isinstance(mat, dict):
@@ -58,7 +59,7 @@ def twiss(bl: BeamLine, *, markers_only: bool = False) -> pd.DataFrame:
     x_m, px, y_m, py, mux, muy, element_type``. With ``markers_only`` only zero-length
     named elements (markers, apertures excluded) are kept.
     """
-    tw = _twiss_table(bl)
+    tw = twiss_table(bl)
     df = pd.DataFrame({"name": np.asarray(tw.name), "s_line_m": np.asarray(tw.s)})
     for src, dst in _TWISS_COLS.items():
         df[dst] = np.asarray(getattr(tw, src))
@@ -82,8 +83,8 @@ def r_matrix(bl: BeamLine, start: str, end: str) -> pd.DataFrame:
     names = [*list(bl.line.element_names), "_end_point"]
     if names.index(e_name) < names.index(s_name):
         raise BeamlineInputError(f"'{end}' lies upstream of '{start}'")
-    tw = _twiss_table(bl)
-    return pd.DataFrame(_r_between(tw, s_name, e_name), index=list(COORDS), columns=list(COORDS))
+    tw = twiss_table(bl)
+    return pd.DataFrame(r_between(tw, s_name, e_name), index=list(COORDS), columns=list(COORDS))
 
 
 def survey(bl: BeamLine) -> pd.DataFrame:
@@ -118,11 +119,11 @@ def key_points(bl: BeamLine) -> pd.DataFrame:
     tw = twiss(bl)
     first = tw.drop_duplicates("name", keep="first").set_index("name")
     rows = []
-    full = _twiss_table(bl)
+    full = twiss_table(bl)
     start = bl.line.element_names[0]
     for element, label in bl.spec.key_points.items():
         r = first.loc[element]
-        r16 = float(_r_between(full, start, element)[0, 5])
+        r16 = float(r_between(full, start, element)[0, 5])
         sx = np.sqrt(r.betx_m * bl.beam.emit_x_m + (r.dx_m * bl.beam.sigma_delta) ** 2)
         sy = np.sqrt(r.bety_m * bl.beam.emit_y_m + (r.dy_m * bl.beam.sigma_delta) ** 2)
         rows.append(

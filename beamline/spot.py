@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from . import calibration
 from .constants import energy_mev_from_momentum
 from .model import BeamLine
-from .optics import _r_between, _twiss_table
+from .optics import r_between, twiss_table
 
 POINTS = {"target": "padme_target", "timepix": "timepix"}
 
@@ -72,7 +72,7 @@ def predict_spot(
     """
     bl.set_energy(selected_energy_mev(bl, dhstb01_current_a))
     bl.set_currents({"DHSTB01": dhstb01_current_a, "DHSTB02": dhstb02_current_a})
-    tw = _twiss_table(bl)
+    tw = twiss_table(bl)
     b = bl.beam
     values: dict[str, float] = {}
     for key, element in POINTS.items():
@@ -85,7 +85,7 @@ def predict_spot(
         values[f"sigma_y_{key}_mm"] = 1e3 * math.sqrt(
             float(row.bety[0]) * b.emit_y_m + (float(row.dy[0]) * rel_spread) ** 2
         )
-    r16 = float(_r_between(tw, "dhstb02", "timepix")[0, 5])
+    r16 = float(r_between(tw, "dhstb02", "timepix")[0, 5])
     # d(eps)/dI for DHSTB02: eps = p_D2(I)/p_beam - 1
     cal = calibration.dipole_calibration("DHSTB02", bl.settings.dipole_calibration)
     p_d2 = calibration.dipole_momentum_mev(
