@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from cli_helpers import assert_user_error, run_cli, run_cli_json
 
 KEY_POINTS = [

@@ -29,9 +29,9 @@ def test_set_currents_checks_all_before_applying(run3_line):
 
 
 def test_unknown_magnet_slit_element(run3_line):
-    with pytest.raises(BeamlineInputError, match="unknown magnet 'Q9'.*DHSTB01"):
+    with pytest.raises(BeamlineInputError, match=r"unknown magnet 'Q9'.*DHSTB01"):
         run3_line.set_current("Q9", 1.0)
-    with pytest.raises(BeamlineInputError, match="unknown slit 'SLTB7'.*SLTB2"):
+    with pytest.raises(BeamlineInputError, match=r"unknown slit 'SLTB7'.*SLTB2"):
         run3_line.set_gap("SLTB7", 1.0)
     with pytest.raises(BeamlineInputError, match="unknown element 'nowhere'"):
         run3_line.check_element("nowhere")
@@ -69,7 +69,7 @@ def test_malformed_settings_file(tmp_path, monkeypatch):
     lattice.load_settings.cache_clear()
     lattice.line_spec.cache_clear()
     try:
-        with pytest.raises(LatticeDataError, match="i_q1_a.*plain number"):
+        with pytest.raises(LatticeDataError, match=r"i_q1_a.*plain number"):
             BeamLine("run3_2022")
     finally:
         lattice.load_settings.cache_clear()
@@ -86,7 +86,7 @@ def test_frozen_dipole_strength_is_refused(tmp_path, monkeypatch):
     lattice.line_spec.cache_clear()
     lattice.load_settings.cache_clear()
     try:
-        with pytest.raises(LatticeDataError, match="dhstb01.*frozen k0"):
+        with pytest.raises(LatticeDataError, match=r"dhstb01.*frozen k0"):
             BeamLine("run3_2022")
     finally:
         lattice.line_spec.cache_clear()

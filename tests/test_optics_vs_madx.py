@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from madx_reference import madx_for, madx_r_matrix, madx_to_xtrack_similarity, madx_twiss
 
 from beamline import optics
 from beamline.model import BeamLine
-from madx_reference import madx_for, madx_r_matrix, madx_to_xtrack_similarity, madx_twiss
 
 REL_TOL = 1e-6
 #: absolute floor for the relative comparison: values smaller than this are compared absolutely

@@ -1,0 +1,266 @@
+"""``scanplan calib``: dipole current <-> field <-> beam energy <-> sqrt(s), with sigma.
+
+Commands: ``energy`` (from set currents or Hall-probe fields), ``current`` (for beam
+energies), ``history`` (hysteresis branch of a sequence of set currents), ``dhstb02``
+(model-based DHSTB02 current for the PADME axis).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import ScanplanError
+from .common import console, guarded, parse_range, print_json, rich_table
+
+app = typer.Typer(
+    name="calib",
+    help="Magnet calibrations: current <-> field <-> beam energy, with branch and sigma.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+MagnetOpt = Annotated[str, typer.Option(help="Dipole: DHSTB01 or DHSTB02.")]
+BranchOpt = Annotated[
+    str | None,
+    typer.Option(help="Approach branch: ascending, descending or unknown (default unknown)."),
+]
+CalibOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Calibration name in lattices/calibrations/dipoles.toml (default: by branch and scale)."
+    ),
+]
+ScaleOpt = Annotated[
+    str | None,
+    typer.Option(help="Energy scale in energy_scale.toml (default: padme_run3_v1; 'none')."),
+]
+ExtrapolateOpt = Annotated[
+    bool, typer.Option("--extrapolate", help="Allow values outside the calibrated range.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
+
+_COLUMNS = [
+    ("current_a", "I [A]", ".4f"),
+    ("field_g", "B [G]", ".2f"),
+    ("energy_mev", "E [MeV]", ".3f"),
+    ("sqrt_s_mev", "√s [MeV]", ".4f"),
+    ("sigma_energy_mev", "σE [MeV]", ".3f"),
+    ("sigma_calibration_scatter_mev", "σcal", ".3f"),
+    ("sigma_hysteresis_mev", "σhyst", ".3f"),
+    ("sigma_readback_resolution_mev", "σread", ".4f"),
+    ("sigma_absolute_scale_mev", "σscale", ".3f"),
+    ("branch", "branch", ""),
+    ("calibration", "calibration", ""),
+    ("extrapolated", "extrap.", ""),
+]
+
+
+def _print(rows: list[dict[str, Any]], title: str, json_out: bool) -> None:
+    if json_out:
+        print_json(rows)
+        return
+    console.print(rich_table(title, rows, _COLUMNS))
+    for warning in dict.fromkeys(w for row in rows for w in row["warnings"]):
+        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+
+
+@app.command("energy")
+@guarded
+def energy(
+    current_a: Annotated[
+        str | None, typer.Option(help="Set current(s) [A]: v1,v2,... or start:stop:step.")
+    ] = None,
+    field_g: Annotated[
+        str | None, typer.Option(help="Hall-probe field readback(s) [G]: v1,v2,...")
+    ] = None,
+    magnet: MagnetOpt = "DHSTB01",
+    branch: BranchOpt = None,
+    calibration: CalibOpt = None,
+    scale: ScaleOpt = None,
+    extrapolate: ExtrapolateOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Beam energy, √s and σ for dipole set currents or Hall-probe fields (one row each)."""
+    from scanplan.calib import energies_from_currents, energies_from_fields
+
+    if (current_a is None) == (field_g is None):
+        raise ScanplanError("give exactly one of --current-a or --field-g")
+    if current_a is not None:
+        estimates = energies_from_currents(
+            parse_range(current_a, "--current-a"),
+            magnet,
+            branch=branch,
+            calibration=calibration,
+            scale=scale,
+            extrapolate=extrapolate,
+        )
+    else:
+        if branch is not None:
+            raise ScanplanError("--branch applies to --current-a only: a field readback has none")
+        estimates = energies_from_fields(
+            parse_range(field_g or "", "--field-g"),
+            magnet,
+            calibration=calibration,
+            scale=scale,
+            extrapolate=extrapolate,
+        )
+    rows = [e.as_row() for e in estimates]
+    first = estimates[0]
+    _print(rows, f"{first.magnet} beam energy — scale {first.scale}", json_out)
+
+
+@app.command("current")
+@guarded
+def current(
+    energy_mev: Annotated[
+        str, typer.Option(help="Total beam energy(ies) [MeV]: v1,v2,... or start:stop:step.")
+    ],
+    magnet: MagnetOpt = "DHSTB01",
+    branch: BranchOpt = None,
+    calibration: CalibOpt = None,
+    scale: ScaleOpt = None,
+    relative_offset: Annotated[
+        float | None,
+        typer.Option(
+            help="Set the dipole for (1 + offset) x beam momentum (DHSTB02 steering; default "
+            "from dipoles.toml)."
+        ),
+    ] = None,
+    extrapolate: ExtrapolateOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Dipole set current and field for beam energies (one row each), with σ of the energy."""
+    from scanplan.calib import currents_for_energies
+
+    estimates = currents_for_energies(
+        parse_range(energy_mev, "--energy-mev"),
+        magnet,
+        branch=branch,
+        calibration=calibration,
+        scale=scale,
+        relative_offset=relative_offset,
+        extrapolate=extrapolate,
+    )
+    rows = [e.as_row() for e in estimates]
+    first = estimates[0]
+    _print(rows, f"{first.magnet} set current — scale {first.scale}", json_out)
+
+
+@app.command("history")
+@guarded
+def history(
+    current_a: Annotated[
+        str, typer.Option(help="Set currents of the scan in order [A]: v1,v2,...")
+    ],
+    magnet: MagnetOpt = "DHSTB01",
+    calibration: CalibOpt = None,
+    previous_current_a: Annotated[
+        float | None, typer.Option(help="Set current before the first step [A].")
+    ] = None,
+    standardised: Annotated[
+        bool, typer.Option("--standardised", help="A standardisation cycle precedes the scan.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Hysteresis branch, expected field offset and σ of each step, and how to approach them."""
+    from scanplan.calib import scan_history
+
+    hist = scan_history(
+        parse_range(current_a, "--current-a"),
+        magnet,
+        calibration=calibration,
+        previous_current_a=previous_current_a,
+        standardised=standardised,
+    )
+    rows = [
+        {
+            "index": s.index,
+            "current_a": s.current_a,
+            "branch": s.branch or "unknown",
+            "field_offset_g": s.field_offset_g,
+            "sigma_field_g": s.sigma_field_g,
+            "approach_currents_a": list(s.approach_currents_a),
+            "warnings": list(s.warnings),
+        }
+        for s in hist.steps
+    ]
+    if json_out:
+        print_json(
+            {
+                "magnet": hist.magnet,
+                "calibration": hist.calibration,
+                "preferred_branch": hist.preferred_branch,
+                "recommendation": hist.recommendation,
+                "recommended_sequence_a": list(hist.recommended_sequence_a),
+                "steps": rows,
+            }
+        )
+        return
+    for row in rows:
+        row["approach"] = " → ".join(f"{c:g}" for c in row["approach_currents_a"])
+    columns = [
+        ("index", "step", ""),
+        ("current_a", "I [A]", ".4f"),
+        ("branch", "branch", ""),
+        ("field_offset_g", "ΔB [G]", ".2f"),
+        ("sigma_field_g", "σB [G]", ".2f"),
+        ("approach", "approach [A]", ""),
+    ]
+    console.print(rich_table(f"{hist.magnet} hysteresis — {hist.calibration}", rows, columns))
+    console.print(f"recommended: {hist.recommendation}", highlight=False, markup=False)
+    for warning in hist.warnings:
+        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+
+
+@app.command("dhstb02")
+@guarded
+def dhstb02(
+    energy_mev: Annotated[
+        str, typer.Option(help="Total beam energy(ies) [MeV]: v1,v2,... or start:stop:step.")
+    ],
+    dhstb01_current_a: Annotated[
+        str | None,
+        typer.Option(help="DHSTB01 current(s) [A], one per energy (default: matched to it)."),
+    ] = None,
+    settings: Annotated[
+        str | None, typer.Option(help="Settings name (lattices/btf_padme/settings).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Model-based DHSTB02 current that puts the beam at x = 0 on the PADME target."""
+    from scanplan.calib import dhstb02_settings
+
+    energies = parse_range(energy_mev, "--energy-mev")
+    currents = (
+        None if dhstb01_current_a is None else parse_range(dhstb01_current_a, "--dhstb01-current-a")
+    )
+    solutions = dhstb02_settings(energies, dhstb01_currents_a=currents, settings=settings)
+    rows = [
+        {
+            "energy_mev": s.energy_mev,
+            "dhstb01_current_a": s.dhstb01_current_a,
+            "current_a": s.current_a,
+            "nominal_current_a": s.nominal_current_a,
+            "relative_offset": s.relative_offset,
+            "x_target_mm": s.x_target_m * 1e3,
+            "px_target_mrad": s.px_target * 1e3,
+            "calibration": s.calibration,
+        }
+        for s in solutions
+    ]
+    if json_out:
+        print_json(rows)
+        return
+    columns = [
+        ("energy_mev", "E [MeV]", ".3f"),
+        ("dhstb01_current_a", "DHSTB01 [A]", ".4f"),
+        ("current_a", "DHSTB02 [A]", ".4f"),
+        ("nominal_current_a", "nominal [A]", ".4f"),
+        ("relative_offset", "ε", ".5f"),
+        ("x_target_mm", "x target [mm]", ".2e"),
+        ("px_target_mrad", "px target [mrad]", ".4f"),
+        ("calibration", "calibration", ""),
+    ]
+    console.print(rich_table("DHSTB02 on the PADME axis (model)", rows, columns))
