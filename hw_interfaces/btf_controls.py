@@ -1,0 +1,584 @@
+"""BTF controls adapter: power-supply records and machine state read from memcached.
+
+The DAFNE/BTF control system publishes device state in memcached (facts file section 7):
+``<ELEMENT>_DYN`` holds the power-supply dynamic record (LabVIEW cluster, layout in
+``layouts/mg1_dyn.toml``), ``DAFNESTATELAB_JDAT`` / ``DAFNESTATE_JDAT`` hold machine state as JSON.
+
+Staleness. The records carry no timestamp, so :class:`BtfControls` remembers, per key, the
+raw bytes it last saw and when they last *changed* (monotonic clock of this process).
+``age_s`` is the time since that change as observed by this client (a lower bound right after
+the first read). A record unchanged for longer than ``max_age_s`` raises :class:`StaleReading`;
+``read_power_supply(..., wait_change_s=T)`` proves freshness on a first read by polling until
+the bytes change (live readbacks carry ADC noise, so a live record changes at its update rate;
+a frozen publisher does not). Set ``max_age_s=None`` to disable the check.
+
+Writes. Read-only by default. :meth:`BtfControls.write_current_setting` needs a client built
+with ``writes_enabled=True`` *and* a ``confirm`` callback returning True; every attempt (refused
+or not) is logged (``logging`` and, if ``audit_path`` is given, one JSON line appended to that
+file). How the real BTF control system accepts set points is not known: the command is a JSON
+document stored under ``<ELEMENT><command_suffix>`` (default ``_CMD``), which the simulator
+executes. Adapt ``command_suffix`` / the payload when the real channel is known.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pymemcache.client.base import Client
+from pymemcache.exceptions import MemcacheError, MemcacheIllegalInputError
+
+from .errors import (
+    BadRequest,
+    ConnectionFailed,
+    DecodeError,
+    DeviceTimeout,
+    HardwareError,
+    InvalidValue,
+    MissingKey,
+    StaleReading,
+    WriteNotConfirmed,
+    WriteNotEnabled,
+)
+from .labview import Layout, decode, load_layout
+
+log = logging.getLogger(__name__)
+
+#: Power-supply elements of the transfer line (facts file section 7).
+PSU_ELEMENTS = ("DHSTB001", "DHSTB002", "QUATB001", "QUATB002", "QUATB003", "QUATB004")
+DYN_SUFFIX = "_DYN"
+MACHINE_LAB_KEY = "DAFNESTATELAB_JDAT"
+MACHINE_STATE_KEY = "DAFNESTATE_JDAT"
+
+# Defaults (named, overridable per client).
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 1.0
+RETRIES = 2
+RETRY_BACKOFF_S = 0.1
+MAX_AGE_S = 5.0
+POLL_INTERVAL_S = 0.05
+
+
+_ELEMENT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+def check_element(element: str) -> str:
+    """Normalised element name (upper case); BadRequest for anything that is not one."""
+    name = element.strip().upper()
+    if not _ELEMENT_RE.match(name):
+        raise BadRequest(
+            f"'{element}' is not an element name (letters, digits, underscore; e.g. DHSTB001)",
+            device=element,
+        )
+    return name
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_hostport(text: str, default_port: int = 11211) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``HOST``) -> ``(host, port)``; ValueError on nonsense."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        host, port = text.strip(), str(default_port)
+    if not host:
+        raise ValueError(f"'{text}': expected HOST:PORT")
+    try:
+        port_i = int(port)
+    except ValueError:
+        raise ValueError(f"'{text}': port '{port}' is not a number") from None
+    if not 0 < port_i < 65536:
+        raise ValueError(f"'{text}': port {port_i} outside 1..65535")
+    return host, port_i
+
+
+class PsuState(Enum):
+    """Explicit state of a power supply from the record's ``status`` code."""
+
+    OFF = 0
+    STANDBY = 1
+    OPERATIONAL = 2
+    INTERLOCK_FAULT = 3
+    COMMUNICATION_ERROR = 4
+    UNKNOWN = -1
+
+    @classmethod
+    def from_code(cls, code: int) -> PsuState:
+        try:
+            return cls(code)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+class BtfStatus(Enum):
+    """``btf_status`` of ``DAFNESTATELAB_JDAT``: 0 off, 1 configured, 2 on."""
+
+    OFF = 0
+    CONFIGURED = 1
+    ON = 2
+    UNKNOWN = -1
+
+    @classmethod
+    def from_code(cls, code: Any) -> BtfStatus:
+        try:
+            return cls(int(code))
+        except (TypeError, ValueError):
+            return cls.UNKNOWN
+
+
+class BeamMode(Enum):
+    """``mode`` of ``DAFNESTATE_JDAT``: -1 electrons, +1 positrons."""
+
+    ELECTRON = -1
+    POSITRON = 1
+    UNKNOWN = 0
+
+    @classmethod
+    def from_code(cls, code: Any) -> BeamMode:
+        try:
+            value = int(code)
+            return cls(value) if value in (-1, 1) else cls.UNKNOWN
+        except (TypeError, ValueError):
+            return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class PowerSupplyReading:
+    """One decoded power-supply record (units in names; polarity codes as published)."""
+
+    element: str
+    time_utc: datetime
+    status: PsuState
+    status_code: int
+    current_setting_a: float
+    output_current_a: float
+    output_voltage_v: float
+    slew_rate_setting_a_per_s: float
+    slew_rate_readout_a_per_s: float
+    polarity_setting: int
+    output_polarity: int
+    faults: tuple[int, ...]
+    error_mask: int
+    on_line: bool
+    remote: bool
+    busy: bool
+    ramp_on: bool
+    age_s: float
+    source: str
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Operational and no fault bits set."""
+        return self.status is PsuState.OPERATIONAL and not any(self.faults)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (status as its name, time as ISO 8601)."""
+        d = asdict(self)
+        d.pop("raw")
+        d["status"] = self.status.name
+        d["time_utc"] = self.time_utc.isoformat()
+        d["faults"] = list(self.faults)
+        return d
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """DAFNE/BTF machine state from ``DAFNESTATELAB_JDAT`` and ``DAFNESTATE_JDAT``.
+
+    ``e`` and ``p`` are published as-is (their meaning/units are not documented in the facts
+    file); ``linac_freq_hz`` assumes the published ``linac_freq`` is in Hz.
+    """
+
+    time_utc: datetime
+    btf_status: BtfStatus
+    dafne_status: int | None
+    e: float | None
+    p: float | None
+    linac_freq_hz: float | None
+    mode: BeamMode
+    age_s: float
+    source: str
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("raw")
+        d["btf_status"] = self.btf_status.name
+        d["mode"] = self.mode.name
+        d["time_utc"] = self.time_utc.isoformat()
+        return d
+
+
+@runtime_checkable
+class PowerSupplySource(Protocol):
+    """Anything that yields power-supply readings (real BTF, simulator, replay file)."""
+
+    def read_power_supply(self, element: str) -> PowerSupplyReading: ...
+
+
+@runtime_checkable
+class MachineStateSource(Protocol):
+    """Anything that yields the machine state."""
+
+    def read_machine_state(self) -> MachineState: ...
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class BtfControls:
+    """Read-only (by default) client of the BTF memcached device state.
+
+    Implements :class:`PowerSupplySource` and :class:`MachineStateSource`. Every call is
+    bounded: ``connect_timeout_s`` + ``read_timeout_s`` per attempt, ``retries`` extra
+    attempts on connection errors/timeouts, ``retry_backoff_s`` between them.
+    ``key_prefix`` namespaces the keys (tests, several simulators on one memcached); the
+    real BTF uses none.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 11211,
+        *,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        read_timeout_s: float = READ_TIMEOUT_S,
+        retries: int = RETRIES,
+        retry_backoff_s: float = RETRY_BACKOFF_S,
+        max_age_s: float | None = MAX_AGE_S,
+        key_prefix: str = "",
+        layout: Layout | None = None,
+        writes_enabled: bool = False,
+        audit_path: str | Path | None = None,
+        command_suffix: str = "_CMD",
+        current_limits_a: tuple[float, float] | None = None,
+    ) -> None:
+        self.host, self.port = host, int(port)
+        self.read_timeout_s = read_timeout_s
+        self.retries = max(0, int(retries))
+        self.retry_backoff_s = retry_backoff_s
+        self.max_age_s = max_age_s
+        self.key_prefix = key_prefix
+        self.layout = layout or load_layout("mg1_dyn")
+        self.writes_enabled = writes_enabled
+        self.audit_path = Path(audit_path) if audit_path else None
+        self.command_suffix = command_suffix
+        self.current_limits_a = current_limits_a
+        self._client = Client(
+            (self.host, self.port),
+            connect_timeout=connect_timeout_s,
+            timeout=read_timeout_s,
+            no_delay=True,
+        )
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[bytes, float]] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def key(self, name: str) -> str:
+        return self.key_prefix + name
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+
+    def __enter__(self) -> BtfControls:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, what: str, key: str, device: str, fn: Callable[[], Any]) -> Any:
+        """Run one memcached operation with bounded retries; map errors to HardwareError."""
+        last: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.retry_backoff_s * attempt)
+            try:
+                with self._lock:
+                    return fn()
+            except MemcacheIllegalInputError as exc:
+                raise BadRequest(
+                    f"{device}: illegal memcached {what} of '{key}': {exc}", device=device, key=key
+                ) from None
+            except TimeoutError as exc:
+                last = exc
+            except (OSError, MemcacheError) as exc:
+                last = exc
+            with self._lock:
+                self._client.close()  # reconnect on the next attempt
+        tries = self.retries + 1
+        if isinstance(last, (socket.timeout, TimeoutError)):
+            raise DeviceTimeout(
+                f"{device}: memcached {self.address} did not answer {what} '{key}' within "
+                f"{self.read_timeout_s:g} s ({tries} attempts)",
+                device=device,
+                key=key,
+            )
+        raise ConnectionFailed(
+            f"{device}: memcached {self.address} unreachable for {what} '{key}' after "
+            f"{tries} attempts: {last}",
+            device=device,
+            key=key,
+        )
+
+    def get_raw(self, name: str, device: str = "") -> bytes:
+        """Raw bytes of key ``name`` (prefix added); MissingKey if absent."""
+        key = self.key(name)
+        device = device or name
+        value = self._call("get", key, device, lambda: self._client.get(key))
+        if value is None:
+            raise MissingKey(
+                f"{device}: key '{key}' not found on memcached {self.address}",
+                device=device,
+                key=key,
+            )
+        return bytes(value)
+
+    def _age(self, key: str, value: bytes) -> float:
+        now = time.monotonic()
+        prev = self._seen.get(key)
+        if prev is None or prev[0] != value:
+            self._seen[key] = (value, now)
+            return 0.0
+        return now - prev[1]
+
+    def _check_age(self, device: str, key: str, age_s: float) -> None:
+        if self.max_age_s is not None and age_s > self.max_age_s:
+            raise StaleReading(
+                f"{device}: record '{key}' on memcached {self.address} unchanged for "
+                f"{age_s:.1f} s (max_age_s {self.max_age_s:g}): publisher frozen or dead",
+                device=device,
+                key=key,
+            )
+
+    def _wait_change(self, name: str, device: str, first: bytes, wait_s: float) -> bytes:
+        deadline = time.monotonic() + wait_s
+        key = self.key(name)
+        while time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_S)
+            value = self.get_raw(name, device)
+            if value != first:
+                return value
+        raise StaleReading(
+            f"{device}: record '{key}' on memcached {self.address} did not change within "
+            f"{wait_s:g} s: publisher frozen or dead",
+            device=device,
+            key=key,
+        )
+
+    # -- power supplies -----------------------------------------------------------------
+    def read_power_supply(
+        self, element: str, *, wait_change_s: float | None = None
+    ) -> PowerSupplyReading:
+        """Decode ``<ELEMENT>_DYN``.
+
+        Raises MissingKey, DecodeError (layout mismatch), InvalidValue (NaN/inf currents),
+        StaleReading, ConnectionFailed or DeviceTimeout; each names element and key.
+        """
+        element = check_element(element)
+        name = element + DYN_SUFFIX
+        key = self.key(name)
+        value = self.get_raw(name, element)
+        if wait_change_s is not None:
+            self._age(key, value)
+            value = self._wait_change(name, element, value, wait_change_s)
+        age_s = self._age(key, value)
+        rec = decode(value, self.layout, device=element, key=key)
+        self._check_age(element, key, age_s)
+        for fname in ("currentSetting", "outputCurr"):
+            v = rec.get(fname)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise InvalidValue(
+                    f"{element}: field '{fname}' of '{key}' is {v!r} (not a finite number)",
+                    device=element,
+                    key=key,
+                )
+        code = int(rec.get("status", -1))
+        return PowerSupplyReading(
+            element=element,
+            time_utc=utc_now(),
+            status=PsuState.from_code(code),
+            status_code=code,
+            current_setting_a=float(rec["currentSetting"]),
+            output_current_a=float(rec["outputCurr"]),
+            output_voltage_v=float(rec.get("outputVolt", math.nan)),
+            slew_rate_setting_a_per_s=float(rec.get("slewRateSetting", math.nan)),
+            slew_rate_readout_a_per_s=float(rec.get("slewRateReadout", math.nan)),
+            polarity_setting=int(rec.get("polaritySetting", 0)),
+            output_polarity=int(rec.get("outputPolarity", 0)),
+            faults=tuple(int(x) for x in rec.get("faults", ())),
+            error_mask=int(rec.get("errorMask", 0)),
+            on_line=bool(rec.get("onLine", False)),
+            remote=bool(rec.get("remote", False)),
+            busy=bool(rec.get("busy", False)),
+            ramp_on=bool(rec.get("rampOn", False)),
+            age_s=age_s,
+            source=f"memcached://{self.address}/{key}",
+            raw=rec,
+        )
+
+    # -- machine state ------------------------------------------------------------------
+    def _read_json(self, name: str, device: str) -> tuple[dict[str, Any], float, str]:
+        key = self.key(name)
+        value = self.get_raw(name, device)
+        age_s = self._age(key, value)
+        try:
+            doc = json.loads(value.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DecodeError(
+                f"{device}: '{key}' is not valid JSON: {exc}", device=device, key=key
+            ) from None
+        if not isinstance(doc, dict):
+            raise DecodeError(
+                f"{device}: '{key}' holds {type(doc).__name__}, expected a JSON object",
+                device=device,
+                key=key,
+            )
+        self._check_age(device, key, age_s)
+        return doc, age_s, key
+
+    def read_machine_state(self) -> MachineState:
+        """Machine state from both JSON keys (both required)."""
+        lab, age_lab, key_lab = self._read_json(MACHINE_LAB_KEY, "DAFNE/BTF")
+        state, age_state, key_state = self._read_json(MACHINE_STATE_KEY, "DAFNE")
+        if "btf_status" not in lab:
+            raise MissingKey(
+                f"DAFNE/BTF: field 'btf_status' missing from '{key_lab}'",
+                device="DAFNE/BTF",
+                key=key_lab,
+            )
+        dafne = lab.get("dafne_status")
+        return MachineState(
+            time_utc=utc_now(),
+            btf_status=BtfStatus.from_code(lab.get("btf_status")),
+            dafne_status=int(dafne) if isinstance(dafne, (int, float)) else None,
+            e=_num(lab.get("e")),
+            p=_num(lab.get("p")),
+            linac_freq_hz=_num(state.get("linac_freq")),
+            mode=BeamMode.from_code(state.get("mode")),
+            age_s=max(age_lab, age_state),
+            source=f"memcached://{self.address}/{key_lab},{key_state}",
+            raw={"lab": lab, "state": state},
+        )
+
+    # -- set-point write ----------------------------------------------------------------
+    def _audit(self, entry: dict[str, Any]) -> None:
+        log.warning("BTF set-point write attempt: %s", json.dumps(entry))
+        if self.audit_path is None:
+            return
+        self.audit_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.audit_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def write_current_setting(
+        self, element: str, current_a: float, *, confirm: Callable[[str], bool]
+    ) -> str:
+        """Request a new current set point; returns the command id.
+
+        Refused (WriteNotEnabled / WriteNotConfirmed / InvalidValue) unless the client was
+        built with ``writes_enabled=True``, the value is finite and within
+        ``current_limits_a``, and ``confirm(prompt)`` returns True. Every attempt is audited.
+        """
+        element = check_element(element)
+        key = self.key(element + self.command_suffix)
+        cmd_id = uuid.uuid4().hex
+        entry: dict[str, Any] = {
+            "time_utc": utc_now().isoformat(),
+            "id": cmd_id,
+            "element": element,
+            "key": key,
+            "memcached": self.address,
+            "current_a": current_a,
+        }
+
+        def refuse(exc: HardwareError) -> HardwareError:
+            entry.update(outcome="refused", reason=str(exc))
+            self._audit(entry)
+            return exc
+
+        if not self.writes_enabled:
+            raise refuse(
+                WriteNotEnabled(
+                    f"{element}: set-point write to '{key}' refused: client is read-only "
+                    "(create it with writes_enabled=True)",
+                    device=element,
+                    key=key,
+                )
+            )
+        if not isinstance(current_a, (int, float)) or not math.isfinite(current_a):
+            raise refuse(
+                InvalidValue(
+                    f"{element}: set point {current_a!r} A is not finite", device=element, key=key
+                )
+            )
+        if self.current_limits_a is not None:
+            lo, hi = self.current_limits_a
+            if not lo <= current_a <= hi:
+                raise refuse(
+                    InvalidValue(
+                        f"{element}: set point {current_a:g} A outside limits [{lo:g}, {hi:g}] A",
+                        device=element,
+                        key=key,
+                    )
+                )
+        prompt = f"Set {element} current to {current_a:.3f} A via {key} on {self.address}?"
+        if not confirm(prompt):
+            raise refuse(
+                WriteNotConfirmed(
+                    f"{element}: set-point write to '{key}' not confirmed", device=element, key=key
+                )
+            )
+        payload = json.dumps(
+            {
+                "id": cmd_id,
+                "command": "set_current",
+                "current_a": float(current_a),
+                "time_utc": entry["time_utc"],
+                "origin": "btf-scanplan",
+            }
+        ).encode()
+        try:
+            ok = self._call(
+                "set", key, element, lambda: self._client.set(key, payload, noreply=False)
+            )
+        except HardwareError as exc:
+            entry.update(outcome="failed", reason=str(exc))
+            self._audit(entry)
+            raise
+        if not ok:
+            exc2 = ConnectionFailed(
+                f"{element}: memcached {self.address} did not store '{key}'",
+                device=element,
+                key=key,
+            )
+            entry.update(outcome="failed", reason=str(exc2))
+            self._audit(entry)
+            raise exc2
+        entry["outcome"] = "written"
+        self._audit(entry)
+        return cmd_id
