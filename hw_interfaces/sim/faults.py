@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from enum import Enum
 
 
@@ -54,3 +55,41 @@ RUNCONTROL_FAULTS = frozenset(
         Fault.DEAD,
     }
 )
+
+
+class FaultInjectable:
+    """Mixin for a simulated server: the set of active faults, guarded by ``self._lock``.
+
+    Subclasses set ``APPLICABLE_FAULTS`` and ``FAULT_TARGET`` (for messages), create
+    ``self._lock`` and ``self._faults: set[Fault]``, and implement ``kill()`` (the DEAD fault).
+    """
+
+    APPLICABLE_FAULTS: frozenset[Fault] = frozenset()
+    FAULT_TARGET: str = "server"
+    _lock: threading.Lock
+    _faults: set[Fault]
+
+    def kill(self) -> None:  # pragma: no cover - every server implements it
+        raise NotImplementedError
+
+    def inject(self, fault: Fault | str) -> None:
+        fault = Fault.parse(fault)
+        if fault not in self.APPLICABLE_FAULTS:
+            raise ValueError(f"fault '{fault.value}' does not apply to {self.FAULT_TARGET}")
+        if fault is Fault.DEAD:
+            self.kill()
+            return
+        with self._lock:
+            self._faults.add(fault)
+
+    def clear(self, fault: Fault | str | None = None) -> None:
+        """Clear one fault or all (a dead server stays dead until it is started again)."""
+        with self._lock:
+            if fault is None:
+                self._faults.clear()
+            else:
+                self._faults.discard(Fault.parse(fault))
+
+    def has_fault(self, fault: Fault) -> bool:
+        with self._lock:
+            return fault in self._faults

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 from ..errors import HardwareError
 from ..runcontrol import encode_frame, read_frame
-from .faults import RUNCONTROL_FAULTS, Fault
+from .faults import RUNCONTROL_FAULTS, Fault, FaultInjectable
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,11 @@ class _Server(socketserver.ThreadingTCPServer):
     sim: RunControlSimulator
 
 
-class RunControlSimulator:
+class RunControlSimulator(FaultInjectable):
     """The simulated RunControl server; ``port`` is valid after :meth:`start`."""
+
+    APPLICABLE_FAULTS = RUNCONTROL_FAULTS
+    FAULT_TARGET = "RunControl"
 
     def __init__(
         self,
@@ -158,28 +161,6 @@ class RunControlSimulator:
     def _track(self, sock: socket.socket, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(sock)
-
-    # -- faults ---------------------------------------------------------------------------
-    def inject(self, fault: Fault | str) -> None:
-        fault = Fault.parse(fault)
-        if fault not in RUNCONTROL_FAULTS:
-            raise ValueError(f"fault '{fault.value}' does not apply to RunControl")
-        if fault is Fault.DEAD:
-            self.kill()
-            return
-        with self._lock:
-            self._faults.add(fault)
-
-    def clear(self, fault: Fault | str | None = None) -> None:
-        with self._lock:
-            if fault is None:
-                self._faults.clear()
-            else:
-                self._faults.discard(Fault.parse(fault))
-
-    def has_fault(self, fault: Fault) -> bool:
-        with self._lock:
-            return fault in self._faults
 
     # -- protocol -------------------------------------------------------------------------
     def _send(self, sock: socket.socket, text: str) -> None:

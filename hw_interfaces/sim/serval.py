@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..timepix import IDLE, RECORDING, Frame, TimepixGeometry
-from .faults import TIMEPIX_FAULTS, Fault
+from .faults import TIMEPIX_FAULTS, Fault, FaultInjectable
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("PUT")
 
 
-class ServalSimulator:
+class ServalSimulator(FaultInjectable):
     """The simulated TimePix readout server; ``url`` is valid after :meth:`start`."""
+
+    APPLICABLE_FAULTS = TIMEPIX_FAULTS
+    FAULT_TARGET = "the TimePix server"
 
     def __init__(
         self,
@@ -209,29 +212,6 @@ class ServalSimulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    # -- faults ---------------------------------------------------------------------------
-    def inject(self, fault: Fault | str) -> None:
-        fault = Fault.parse(fault)
-        if fault not in TIMEPIX_FAULTS:
-            raise ValueError(f"fault '{fault.value}' does not apply to the TimePix server")
-        if fault is Fault.DEAD:
-            self.kill()
-            return
-        with self._lock:
-            self._faults.add(fault)
-
-    def clear(self, fault: Fault | str | None = None) -> None:
-        """Clear faults (a dead server stays dead until :meth:`start` is called again)."""
-        with self._lock:
-            if fault is None:
-                self._faults.clear()
-            else:
-                self._faults.discard(Fault.parse(fault))
-
-    def has_fault(self, fault: Fault) -> bool:
-        with self._lock:
-            return fault in self._faults
 
     # -- measurement ----------------------------------------------------------------------
     def start_measurement(self) -> None:
