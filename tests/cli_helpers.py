@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -12,11 +13,14 @@ CLI_TIMEOUT_S = 120
 
 def run_cli(*args: str, check: bool = False, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess:
     """``python -m scanplan.cli.main ARGS`` with captured text output."""
+    # a wide terminal so that rich never wraps a table row or an error line
+    env = {**os.environ, "COLUMNS": "250"}
     proc = subprocess.run(
         [sys.executable, "-m", "scanplan.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"scanplan {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
