@@ -116,6 +116,8 @@ def parse_range(text: str, name: str) -> list[float]:
             n = math.floor((stop - start) / step + 1e-9) + 1
             return [start + i * step for i in range(n)]
         values = [float(p) for p in text.split(",") if p.strip()]
+    except ScanplanError:
+        raise
     except ValueError:
         raise ScanplanError(
             f"{name}: cannot read '{text}'; use start:stop:step, start:stop or v1,v2,..."

@@ -1,0 +1,165 @@
+"""``scanplan spread``: energy spread and transmission against slit gaps, per energy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import ScanplanError
+from .common import console, err_console, guarded, parse_range, print_json, rich_table
+
+SLITS = ("SLTB2", "SLTB3", "SLTB4", "SLTB5")
+MAX_TABLE_ROWS = 60
+
+
+def parse_jaws(values: list[str]) -> dict[str, list[tuple[float, float]]]:
+    """``SLIT=NEG:POS`` (repeatable) -> ``{slit: [(neg_mm, pos_mm), ...]}``."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for text in values:
+        try:
+            slit, pair = text.split("=", 1)
+            neg, pos = (float(v) for v in pair.split(":"))
+        except ValueError:
+            raise ScanplanError(
+                f"--jaws: cannot read '{text}'; use SLIT=NEG:POS in mm, e.g. SLTB4=-1.2:0.8"
+            ) from None
+        key = slit.strip().upper()
+        if key not in SLITS:
+            raise ScanplanError(f"--jaws: unknown slit '{slit}'; slits: {', '.join(SLITS)}")
+        out.setdefault(key, []).append((neg, pos))
+    return out
+
+
+@guarded
+def spread(
+    energy_mev: Annotated[
+        str | None,
+        typer.Option(
+            help="Beam energies in MeV: START:STOP:STEP or V1,V2 (default: the settings energy)."
+        ),
+    ] = None,
+    sltb2_mm: Annotated[str | None, typer.Option(help="SLTB2 full gaps in mm (range).")] = None,
+    sltb3_mm: Annotated[str | None, typer.Option(help="SLTB3 full gaps in mm (range).")] = None,
+    sltb4_mm: Annotated[str | None, typer.Option(help="SLTB4 full gaps in mm (range).")] = None,
+    sltb5_mm: Annotated[str | None, typer.Option(help="SLTB5 full gaps in mm (range).")] = None,
+    jaws: Annotated[
+        list[str] | None,
+        typer.Option(help="Independent jaws SLIT=NEG:POS in mm; repeat for more settings."),
+    ] = None,
+    dhstb01_offset_a: Annotated[
+        str,
+        typer.Option(help="DHSTB01 current offsets from the matched current in A (range)."),
+    ] = "0",
+    dhstb02_rel_offset: Annotated[
+        float, typer.Option(help="DHSTB02 momentum setting relative to the beam, e.g. -0.006.")
+    ] = 0.0,
+    beam_delta_offset: Annotated[
+        float | None,
+        typer.Option(help="Mean relative momentum offset of the LINAC beam (e.g. 0.002)."),
+    ] = None,
+    sigma_delta: Annotated[
+        float | None, typer.Option(help="Relative rms momentum spread of the LINAC beam.")
+    ] = None,
+    particles: Annotated[float, typer.Option(help="Particles per scan point (e.g. 1e6).")] = 1e6,
+    seed: Annotated[int, typer.Option(help="Base random seed.")] = 0,
+    scattering: Annotated[
+        bool, typer.Option(help="Highland scattering in the Mylar window and the target.")
+    ] = True,
+    target_spread: Annotated[
+        float, typer.Option(help="Target relative spread for the advisor (0.0025 = 0.25 %).")
+    ] = 0.0025,
+    measure: Annotated[str, typer.Option(help="Spread measure: rms or fwhm.")] = "rms",
+    settings: Annotated[str | None, typer.Option(help="Settings name.")] = None,
+    scheduler: Annotated[
+        str, typer.Option(help="Dask: local (default), sync, or a scheduler address.")
+    ] = "local",
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the table (.csv or .parquet).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the plots (PNG).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
+) -> None:
+    """Energy spread and transmission for every energy and slit setting; advisor for a
+    target spread. Slit jaws are black absorbers."""
+    from rich.progress import Progress
+
+    from scanplan.spread import spread_report
+
+    energies = parse_range(energy_mev, "--energy-mev") if energy_mev else None
+    gaps = {
+        slit: parse_range(text, f"--{slit.lower()}-mm")
+        for slit, text in zip(SLITS, (sltb2_mm, sltb3_mm, sltb4_mm, sltb5_mm), strict=True)
+        if text is not None
+    }
+    offsets = parse_range(dhstb01_offset_a, "--dhstb01-offset-a")
+    beam_changes = {
+        k: v
+        for k, v in (("delta_offset", beam_delta_offset), ("sigma_delta", sigma_delta))
+        if v is not None
+    }
+    if measure not in ("rms", "fwhm"):
+        raise ScanplanError(f"--measure must be rms or fwhm, got '{measure}'")
+    with Progress(console=err_console, transient=True, disable=json_out) as prog:
+        task = prog.add_task("tracking scan points", total=None)
+
+        def tick(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+
+        report = spread_report(
+            energies,
+            gaps_mm=gaps,
+            jaws_mm=parse_jaws(jaws or []),
+            settings=settings,
+            n_particles=particles,
+            seed=seed,
+            scattering=scattering,
+            beam_changes=beam_changes,
+            dhstb01_offsets_a=offsets,
+            dhstb02_relative_offset=dhstb02_rel_offset,
+            target_rel_spread=target_spread,
+            measure=measure,
+            out=out,
+            plot=plot,
+            scheduler=scheduler,
+            n_workers=workers,
+            progress=tick,
+        )
+    if json_out:
+        print_json(report.rows)
+        return
+    columns = [
+        ("energy_mev", "E [MeV]", ".2f"),
+        ("dhstb01_current_a", "DHSTB01 [A]", ".3f"),
+        ("sltb2_mm", "SLTB2", ".2f"),
+        ("sltb3_mm", "SLTB3", ".2f"),
+        ("sltb4_mm", "SLTB4", ".2f"),
+        ("sltb5_mm", "SLTB5", ".2f"),
+        ("transmission", "transm.", ".2e"),
+        ("positrons_per_bunch", "e+/bunch", ".0f"),
+        ("mean_energy_mev", "<E> [MeV]", ".3f"),
+        ("rel_spread_rms", "σE/E rms", ".5f"),
+        ("rel_spread_fwhm", "FWHM/E", ".5f"),
+        ("x_timepix_mm", "x TPX [mm]", ".2f"),
+        ("sigma_x_timepix_mm", "σx TPX", ".2f"),
+    ]
+    meta = report.metadata
+    console.print(
+        f"{len(report.rows)} rows, {meta['n_particles']:.3g} particles per scan point, "
+        f"seed {meta['seed']}, scattering: {meta['scattering_model']}; {meta['slit_model']}",
+        highlight=False,
+    )
+    if len(report.rows) <= MAX_TABLE_ROWS:
+        console.print(rich_table("Energy spread and transmission", report.rows, columns))
+    else:
+        console.print(
+            f"(full table of {len(report.rows)} rows: use --out FILE or --json)", highlight=False
+        )
+    title = f"Best setting per energy for {measure} spread <= {100 * target_spread:g} %"
+    if report.advice:
+        console.print(rich_table(title, report.advice, columns))
+    else:
+        console.print(f"{title}: no setting reaches the target", highlight=False)
+    for label, path in (("table", out), ("plot", plot)):
+        if path is not None:
+            console.print(f"{label} written to {path}", highlight=False)

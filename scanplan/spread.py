@@ -1,0 +1,136 @@
+"""Spread report behind ``scanplan spread`` (callable from notebooks too)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ScanplanError
+
+#: Columns every JSON row carries first (the rest of the table follows).
+KEY_COLUMNS = (
+    "energy_mev",
+    "dhstb01_current_a",
+    "dhstb02_current_a",
+    "sltb2_mm",
+    "sltb3_mm",
+    "sltb4_mm",
+    "sltb5_mm",
+    "transmission",
+    "positrons_per_bunch",
+    "rel_spread_rms",
+    "rel_spread_fwhm",
+    "mean_energy_mev",
+)
+
+
+@dataclass
+class SpreadReport:
+    """Result of :func:`spread_report`: the engine result, JSON-ready rows, advice rows."""
+
+    result: Any  # beamline.spread.SpreadResult
+    rows: list[dict[str, Any]]
+    advice: list[dict[str, Any]]
+    target_rel_spread: float | None
+    out_path: Path | None = None
+    plot_path: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _particles(n: float) -> int:
+    if not (n >= 1 and float(n).is_integer()):
+        raise ScanplanError(f"--particles must be a whole number >= 1, got {n:g}")
+    return int(n)
+
+
+def spread_report(
+    energies_mev: Sequence[float] | None = None,
+    *,
+    gaps_mm: Mapping[str, Sequence[float]] | None = None,
+    jaws_mm: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    settings: str | None = None,
+    n_particles: float = 1e6,
+    seed: int = 0,
+    scattering: bool = True,
+    beam_changes: Mapping[str, float] | None = None,
+    dhstb01_offsets_a: Sequence[float] = (0.0,),
+    dhstb02_relative_offset: float = 0.0,
+    target_rel_spread: float | None = 0.0025,
+    measure: str = "rms",
+    out: Path | None = None,
+    plot: Path | None = None,
+    scheduler: str | None = "local",
+    n_workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SpreadReport:
+    """Spread/transmission table for ``energies_mev`` [MeV] (default: the settings'
+    reference energy) x DHSTB01 current offsets [A] x every slit combination.
+
+    ``gaps_mm``/``jaws_mm`` per slit (``{"SLTB4": [...]}``; others at the settings'
+    values); ``target_rel_spread`` (fraction, e.g. 0.0025) for the advisor; ``out`` a
+    ``.csv``/``.parquet`` file; ``plot`` a PNG; ``beam_changes`` overrides beam
+    parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``).
+    """
+    from beamline import spread
+    from beamline.lattice import load_settings
+    from beamline.source import load_source
+
+    n = _particles(n_particles)
+    if seed < 0:
+        raise ScanplanError(f"--seed must be >= 0, got {seed}")
+    s = load_settings(settings)
+    energies = list(energies_mev) if energies_mev else [s.reference_energy_mev]
+    offsets = list(dhstb01_offsets_a)
+    if not offsets:
+        raise ScanplanError("--dhstb01-offset-a: no values given")
+    for path, kinds in ((out, (".csv", ".parquet", ".pq")), (plot, (".png",))):
+        if path is not None:
+            if Path(path).suffix.lower() not in kinds:
+                raise ScanplanError(f"output file {path} must end in {' or '.join(kinds)}")
+            if not Path(path).parent.exists():
+                raise ScanplanError(f"folder {Path(path).parent} does not exist")
+    grid = spread.make_grid(s.name, gaps_mm=gaps_mm, jaws_mm=jaws_mm)
+    points = [
+        spread.ScanPoint(
+            float(e), dhstb01_offset_a=float(o), dhstb02_relative_offset=dhstb02_relative_offset
+        )
+        for e in energies
+        for o in offsets
+    ]
+    source = load_source(settings=s.name, scattering=scattering)
+    if beam_changes:
+        source = source.with_beam(**beam_changes)
+    result = spread.compute_spread(
+        points=points,
+        grid=grid,
+        settings=s.name,
+        source=source,
+        n_particles=n,
+        seed=seed,
+        scheduler=scheduler,
+        n_workers=n_workers,
+        progress=progress,
+    )
+    table = result.table
+    ordered = [*KEY_COLUMNS, *[c for c in table.columns if c not in KEY_COLUMNS]]
+    rows = table[ordered].to_dict(orient="records")
+    advice: list[dict[str, Any]] = []
+    if target_rel_spread is not None:
+        advice = spread.advise(table, target_rel_spread, measure=measure).to_dict(orient="records")
+    if out is not None:
+        result.write(out)
+    if plot is not None:
+        from beamline.spread_plots import plot_spread
+
+        plot_spread(result, plot, measure=measure, target_rel_spread=target_rel_spread)
+    return SpreadReport(
+        result=result,
+        rows=rows,
+        advice=advice,
+        target_rel_spread=target_rel_spread,
+        out_path=out,
+        plot_path=plot,
+        metadata=result.metadata,
+    )
