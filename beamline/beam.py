@@ -6,10 +6,9 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-from ._toml import read_toml, require
+from .datafiles import data_names, named_data_file, read_toml, require
 from .errors import BeamlineInputError
 from .lattice import LINE_DIR
-from .paths import data_file, lattices_dir
 
 
 @dataclass(frozen=True)
@@ -69,16 +68,13 @@ class BeamParameters:
 
 
 def available_beams() -> list[str]:
-    return sorted(p.stem for p in (lattices_dir() / LINE_DIR / "beams").glob("*.toml"))
+    return data_names(LINE_DIR, "beams")
 
 
 @functools.cache
 def load_beam(name: str) -> BeamParameters:
     """Beam parameters by name from ``lattices/btf_padme/beams/<name>.toml``."""
-    known = available_beams()
-    if name not in known:
-        raise BeamlineInputError(f"unknown beam '{name}'; available: {', '.join(known)}")
-    path = data_file(LINE_DIR, "beams", f"{name}.toml")
+    path = named_data_file("beam", name, LINE_DIR, "beams")
     raw = read_toml(path)
     w = str(path)
     floats = {

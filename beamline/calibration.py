@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from ._toml import read_toml, require
 from .constants import MEV_PER_TESLA_METRE
+from .datafiles import read_toml, require
 from .errors import BeamlineInputError, LatticeDataError
 from .paths import data_file
+
+_T = TypeVar("_T")
 
 DIPOLES = ("DHSTB01", "DHSTB02")
 QUADRUPOLES = ("Q1", "Q2", "Q3", "Q4")
@@ -369,16 +373,20 @@ def energy_scales() -> EnergyScales:
     return EnergyScales(version=version, default_scale=default, scales=scales)
 
 
+def _named(table: Mapping[str, _T], name: str, what: str) -> _T:
+    """``table[name]``, or a BeamlineInputError listing the known names of ``what``."""
+    try:
+        return table[name]
+    except KeyError:
+        raise BeamlineInputError(
+            f"unknown {what} '{name}'; known: {', '.join(sorted(table))}"
+        ) from None
+
+
 def energy_scale(name: str | None = None) -> EnergyScale:
     """Energy scale by name (the data file's default when ``None``)."""
     data = energy_scales()
-    key = name or data.default_scale
-    try:
-        return data.scales[key]
-    except KeyError:
-        raise BeamlineInputError(
-            f"unknown energy scale '{key}'; known: {', '.join(sorted(data.scales))}"
-        ) from None
+    return _named(data.scales, name or data.default_scale, "energy scale")
 
 
 def magnet_spec(magnet: str) -> MagnetSpec:
@@ -393,23 +401,22 @@ def magnet_spec(magnet: str) -> MagnetSpec:
 
 def dipole_spec(magnet: str) -> MagnetSpec:
     """Spec of DHSTB01 or DHSTB02 (a clear error for any other name)."""
+    return _family_spec(magnet, DIPOLES, "dipole")
+
+
+def _family_spec(magnet: str, family: tuple[str, ...], kind: str) -> MagnetSpec:
+    """Spec of ``magnet``, which must be one of ``family`` (its ``kind``, e.g. "dipole")."""
     spec = magnet_spec(magnet)
-    if spec.name not in DIPOLES:
-        raise BeamlineInputError(f"{spec.name} is not a dipole; dipoles: {', '.join(DIPOLES)}")
+    if spec.name not in family:
+        raise BeamlineInputError(f"{spec.name} is not a {kind}; {kind}s: {', '.join(family)}")
     return spec
 
 
 def dipole_calibration(magnet: str, calibration: str | None = None) -> LinearExcitation:
     """The excitation curve used for ``magnet`` (its default unless ``calibration`` is named)."""
     spec = dipole_spec(magnet)
-    data = dipole_calibrations()
     name = calibration or spec.default_calibration
-    try:
-        return data.calibrations[name]
-    except KeyError:
-        raise BeamlineInputError(
-            f"unknown dipole calibration '{name}'; known: {', '.join(sorted(data.calibrations))}"
-        ) from None
+    return _named(dipole_calibrations().calibrations, name, "dipole calibration")
 
 
 def branch_calibration(magnet: str, branch: str | None) -> LinearExcitation | None:
@@ -435,19 +442,9 @@ def check_branch(branch: str | None) -> str | None:
 
 def quadrupole_calibration(magnet: str, calibration: str | None = None) -> LinearExcitation:
     """The gradient curve used for quadrupole ``magnet`` (default unless ``calibration``)."""
-    spec = magnet_spec(magnet)
-    if spec.name not in QUADRUPOLES:
-        raise BeamlineInputError(
-            f"{spec.name} is not a quadrupole; quadrupoles: {', '.join(QUADRUPOLES)}"
-        )
-    data = quadrupole_calibrations()
+    spec = _family_spec(magnet, QUADRUPOLES, "quadrupole")
     name = calibration or spec.default_calibration
-    try:
-        return data.calibrations[name]
-    except KeyError:
-        raise BeamlineInputError(
-            f"unknown quadrupole calibration '{name}'; known: {', '.join(sorted(data.calibrations))}"
-        ) from None
+    return _named(quadrupole_calibrations().calibrations, name, "quadrupole calibration")
 
 
 def dipole_field_g(magnet: str, current_a: float, calibration: str | None = None) -> float:

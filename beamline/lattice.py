@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import calibration
-from ._toml import read_toml, require
 from .constants import ELECTRON_MASS_MEV, momentum_mev_from_energy, rigidity_tm_from_momentum
+from .datafiles import data_names, named_data_file, read_toml, require
 from .errors import BeamlineInputError, LatticeDataError
-from .paths import data_file, lattices_dir
+from .paths import data_file
 
 LINE_DIR = "btf_padme"
 
@@ -77,18 +77,14 @@ def line_spec() -> LineSpec:
 
 def available_settings() -> list[str]:
     """Names of the settings entries under ``lattices/btf_padme/settings``."""
-    folder = lattices_dir() / LINE_DIR / "settings"
-    return sorted(p.stem for p in folder.glob("*.toml"))
+    return data_names(LINE_DIR, "settings")
 
 
 @functools.cache
 def load_settings(name: str | None = None) -> Settings:
     """Settings entry by name (the line's default when ``None``)."""
     name = name or line_spec().default_settings
-    known = available_settings()
-    if name not in known:
-        raise BeamlineInputError(f"unknown settings '{name}'; available: {', '.join(known)}")
-    path = data_file(LINE_DIR, "settings", f"{name}.toml")
+    path = named_data_file("settings", name, LINE_DIR, "settings")
     raw = read_toml(path)
     w = str(path)
     return Settings(

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._toml import read_toml, require
 from .beam import BeamParameters, load_beam
+from .datafiles import read_toml, require
 from .errors import BeamlineInputError
 from .lattice import LINE_DIR, load_settings
 from .paths import data_file

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import (
     ConnectionFailed,
     DeviceTimeout,
+    HardwareError,
     ProtocolError,
     RunInitFailed,
     RunInitTimeout,
@@ -193,6 +195,36 @@ class RunControlClient:
             )
         return msg[len(prefix) :].strip()
 
+    def _progress_until(
+        self,
+        command: str,
+        done: str,
+        failures: Mapping[str, tuple[type[HardwareError], str]],
+        timeout_s: float,
+        late: str,
+    ) -> list[str]:
+        """Progress messages of ``command`` until ``done``. A message in ``failures`` raises
+        its error (what, then the last progress messages); no ``done`` within ``timeout_s``
+        closes the connection and raises DeviceTimeout saying ``late``."""
+        progress: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise DeviceTimeout(f"{self.where}: {late}", device=DEVICE, key=command)
+            msg = self.receive(command, left)
+            if msg == done:
+                return progress
+            if msg in failures:
+                error, what = failures[msg]
+                raise error(
+                    f"{self.where}: {what} ({'; '.join(progress[-3:])})",
+                    device=DEVICE,
+                    key=command,
+                )
+            progress.append(msg)
+
     # -- dialogues ------------------------------------------------------------------------
     def new_run(self, run_type: str, shift_crew: str, comment: str) -> NewRunResult:
         """Create and initialise a run. ``comment`` becomes the start-of-run comment (SOR).
@@ -233,34 +265,17 @@ class RunControlClient:
         self._expect(cmd, "run_comment")
         self.send(comment, cmd)
         self._expect(cmd, "init_start")
-        progress: list[str] = []
-        deadline = time.monotonic() + self.init_timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.close()
-                raise DeviceTimeout(
-                    f"{self.where}: run {run_number} not initialised within "
-                    f"{self.init_timeout_s:g} s (no init_ready)",
-                    device=DEVICE,
-                    key=cmd,
-                )
-            msg = self.receive(cmd, left)
-            if msg == "init_ready":
-                return NewRunResult(run_number, setup, types, run_type, progress)
-            if msg == "init_fail":
-                raise RunInitFailed(
-                    f"{self.where}: run {run_number} init_fail ({'; '.join(progress[-3:])})",
-                    device=DEVICE,
-                    key=cmd,
-                )
-            if msg == "init_timeout":
-                raise RunInitTimeout(
-                    f"{self.where}: run {run_number} init_timeout ({'; '.join(progress[-3:])})",
-                    device=DEVICE,
-                    key=cmd,
-                )
-            progress.append(msg)
+        progress = self._progress_until(
+            cmd,
+            "init_ready",
+            {
+                "init_fail": (RunInitFailed, f"run {run_number} init_fail"),
+                "init_timeout": (RunInitTimeout, f"run {run_number} init_timeout"),
+            },
+            self.init_timeout_s,
+            f"run {run_number} not initialised within {self.init_timeout_s:g} s (no init_ready)",
+        )
+        return NewRunResult(run_number, setup, types, run_type, progress)
 
     def start_run(self) -> None:
         """``start_run`` -> ``run_started``."""
@@ -273,24 +288,11 @@ class RunControlClient:
         self.send(cmd, cmd)
         self._expect(cmd, "run_comment_end")
         self.send(end_comment, cmd)
-        progress: list[str] = []
-        deadline = time.monotonic() + self.terminate_timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.close()
-                raise DeviceTimeout(
-                    f"{self.where}: run not terminated within {self.terminate_timeout_s:g} s",
-                    device=DEVICE,
-                    key=cmd,
-                )
-            msg = self.receive(cmd, left)
-            if msg == "terminate_ok":
-                return StopRunResult(progress)
-            if msg == "terminate_error":
-                raise RunTerminateError(
-                    f"{self.where}: terminate_error ({'; '.join(progress[-3:])})",
-                    device=DEVICE,
-                    key=cmd,
-                )
-            progress.append(msg)
+        progress = self._progress_until(
+            cmd,
+            "terminate_ok",
+            {"terminate_error": (RunTerminateError, "terminate_error")},
+            self.terminate_timeout_s,
+            f"run not terminated within {self.terminate_timeout_s:g} s",
+        )
+        return StopRunResult(progress)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from beamline import lattice
 from beamline.model import BeamLine
 
 
-def madx_for(bl: BeamLine):
-    """A cpymad Madx instance loaded with the deck of ``bl`` and its present knob values."""
+def madx_for(bl: BeamLine, overrides: Mapping[str, float] | None = None):
+    """A cpymad Madx instance loaded with the deck of ``bl`` and its present knob values;
+    ``overrides`` are MAD-X globals set after the knobs (e.g. ``sltb4_gap_mm``)."""
     from cpymad.madx import Madx
 
     madx = Madx(stdout=False)
@@ -21,6 +24,8 @@ def madx_for(bl: BeamLine):
             madx.globals[f"pol_{key[: -len('_polarity')]}"] = value
         elif key.endswith(("_gap_mm", "_center_mm")):
             madx.globals[key] = value
+    for key, value in (overrides or {}).items():
+        madx.globals[key] = value
     madx.input(lattice.madx_beam_command(bl.energy_mev))
     madx.use(sequence=bl.spec.sequence_name)
     return madx

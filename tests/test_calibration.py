@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from fixtures import lattices as lattice_fixtures
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -135,21 +136,10 @@ def test_branch_calibrations() -> None:
 
 @pytest.fixture
 def private_lattices(tmp_path, monkeypatch):
-    """A private copy of lattices/ (BTF_SCANPLAN_LATTICES) with the caches cleared around it."""
-    import shutil
-
-    from beamline.paths import ENV_VAR, lattices_dir
-
-    root = tmp_path / "lattices"
-    shutil.copytree(lattices_dir(), root)
-    monkeypatch.setenv(ENV_VAR, str(root))
+    """lattices/calibrations of a private copy of lattices/, the caches cleared around it."""
     caches = (cal.dipole_calibrations, cal.quadrupole_calibrations, cal.energy_scales)
-    for c in caches:
-        c.cache_clear()
-    yield root / "calibrations"
-    monkeypatch.delenv(ENV_VAR)
-    for c in caches:
-        c.cache_clear()
+    with lattice_fixtures.private_lattices(tmp_path, monkeypatch, caches) as root:
+        yield root / "calibrations"
 
 
 @pytest.mark.parametrize(

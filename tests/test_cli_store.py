@@ -11,14 +11,8 @@ import uuid
 import pytest
 from cli_helpers import assert_user_error
 from fixtures.net import free_port
-from fixtures.plans import (
-    create_padmedaq_database,
-    create_user,
-    drop_database,
-    insert_run,
-    make_plan,
-    query,
-)
+from fixtures.padmedaq import create_user, padmedaq_database, query
+from fixtures.plans import make_plan
 
 from scanplan.records import save_plan
 
@@ -40,12 +34,8 @@ def run_json(tmp_path, *args, env_extra=None):
 
 @pytest.fixture(scope="module")
 def dbname(mariadb_server):
-    name = f"padmedaq_{uuid.uuid4().hex[:8]}"
-    create_padmedaq_database(mariadb_server, name)
-    insert_run(mariadb_server, name, 50284)
-    insert_run(mariadb_server, name, 50285)
-    yield name
-    drop_database(mariadb_server, name)
+    with padmedaq_database(mariadb_server, runs=(50284, 50285)) as name:
+        yield name
 
 
 def _env(server, dbname, user=None, password=None):

@@ -55,6 +55,19 @@ def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.02):
     raise AssertionError(f"condition not met within {timeout_s} s")
 
 
+def wait_for_error(call, error: type[Exception], timeout_s: float = 5.0):
+    """The ``error`` that ``call()`` raises once an injected fault has taken effect."""
+
+    def raised():
+        try:
+            call()
+        except error as exc:
+            return exc
+        return None
+
+    return wait_for(raised, timeout_s)
+
+
 def test_implements_the_source_protocols(btf):
     assert isinstance(btf, PowerSupplySource)
     assert isinstance(btf, MachineStateSource)
@@ -123,14 +136,7 @@ def test_communication_error_is_an_explicit_state(btf, psu_sim):
 def test_nan_values_raise_invalid_value_naming_element_and_field(btf, psu_sim):
     psu_sim.inject(Fault.NAN, "QUATB002")
 
-    def raises() -> InvalidValue | None:
-        try:
-            btf.read_power_supply("QUATB002")
-        except InvalidValue as exc:
-            return exc
-        return None
-
-    exc = wait_for(raises)
+    exc = wait_for_error(lambda: btf.read_power_supply("QUATB002"), InvalidValue)
     assert "QUATB002" in str(exc) and "QUATB002_DYN" in str(exc)
     assert "currentSetting" in str(exc) or "outputCurr" in str(exc)
     psu_sim.clear()
@@ -158,14 +164,7 @@ def test_frozen_record_becomes_stale(btf, psu_sim):
 def test_missing_key_names_the_key(btf, psu_sim):
     psu_sim.inject(Fault.MISSING, "QUATB004")
 
-    def missing():
-        try:
-            btf.read_power_supply("QUATB004")
-        except MissingKey as exc:
-            return exc
-        return None
-
-    exc = wait_for(missing)
+    exc = wait_for_error(lambda: btf.read_power_supply("QUATB004"), MissingKey)
     assert f"{psu_sim.key_prefix}QUATB004_DYN" in str(exc)
     with pytest.raises(MissingKey, match="DHPTB101_DYN"):
         btf.read_power_supply("DHPTB101")  # not simulated
@@ -174,14 +173,7 @@ def test_missing_key_names_the_key(btf, psu_sim):
 def test_corrupt_record_is_a_decode_error(btf, psu_sim):
     psu_sim.inject(Fault.CORRUPT, "DHSTB001")
 
-    def corrupt():
-        try:
-            btf.read_power_supply("DHSTB001")
-        except DecodeError as exc:
-            return exc
-        return None
-
-    exc = wait_for(corrupt)
+    exc = wait_for_error(lambda: btf.read_power_supply("DHSTB001"), DecodeError)
     assert "DHSTB001" in str(exc) and "truncated" in str(exc)
 
 
@@ -205,14 +197,7 @@ def test_machine_state(btf, psu_sim):
 def test_machine_state_faults(btf, psu_sim, target, fault, error, fragment):
     psu_sim.inject(fault, target)
 
-    def failing():
-        try:
-            btf.read_machine_state()
-        except error as exc:
-            return exc
-        return None
-
-    exc = wait_for(failing, timeout_s=4.0)
+    exc = wait_for_error(btf.read_machine_state, error, timeout_s=4.0)
     assert fragment in str(exc)
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from fixtures.lattices import private_lattices, replace_in_file
 
 from beamline import lattice
 from beamline.errors import BeamlineInputError, LatticeDataError
 from beamline.model import BeamLine
-from beamline.paths import ENV_VAR, lattices_dir
 
 
 def test_out_of_limit_current_is_refused_and_nothing_changes(run3_line):
     before = run3_line.current_a("DHSTB01")
-    with pytest.raises(BeamlineInputError, match=r"DHSTB01 current 1000 A is outside the supply range 0\.\.400 A"):
+    with pytest.raises(
+        BeamlineInputError, match=r"DHSTB01 current 1000 A is outside the supply range 0\.\.400 A"
+    ):
         run3_line.set_current("DHSTB01", 1000.0)
     with pytest.raises(BeamlineInputError, match="outside the supply range"):
         run3_line.set_current("Q2", -3.0)
@@ -60,34 +60,24 @@ def test_energy_outside_range():
         BeamLine("run3_2022", 5.0)
 
 
-def test_malformed_settings_file(tmp_path, monkeypatch):
-    copy = tmp_path / "lattices"
-    shutil.copytree(lattices_dir(), copy)
-    strength = copy / "btf_padme" / "settings" / "run3_2022.str"
-    strength.write_text(strength.read_text().replace("i_q1_a = 20.8700;", "i_q1_a = twenty;"))
-    monkeypatch.setenv(ENV_VAR, str(copy))
-    lattice.load_settings.cache_clear()
-    lattice.line_spec.cache_clear()
-    try:
-        with pytest.raises(LatticeDataError, match=r"i_q1_a.*plain number"):
-            BeamLine("run3_2022")
-    finally:
-        lattice.load_settings.cache_clear()
-        lattice.line_spec.cache_clear()
+@pytest.fixture
+def lattices_copy(tmp_path, monkeypatch):
+    """Root of a private copy of lattices/, the line and settings caches cleared around it."""
+    caches = (lattice.load_settings, lattice.line_spec)
+    with private_lattices(tmp_path, monkeypatch, caches) as root:
+        yield root
 
 
-def test_frozen_dipole_strength_is_refused(tmp_path, monkeypatch):
+def test_malformed_settings_file(lattices_copy):
+    strength = lattices_copy / "btf_padme" / "settings" / "run3_2022.str"
+    replace_in_file(strength, "i_q1_a = 20.8700;", "i_q1_a = twenty;")
+    with pytest.raises(LatticeDataError, match=r"i_q1_a.*plain number"):
+        BeamLine("run3_2022")
+
+
+def test_frozen_dipole_strength_is_refused(lattices_copy):
     """A lattice whose DHSTB01 k0 is a number would follow geometry, not current."""
-    copy = tmp_path / "lattices"
-    shutil.copytree(lattices_dir(), copy)
-    seq = copy / "btf_padme" / "btf_padme.seq"
-    seq.write_text(seq.read_text().replace("k0:=brho_dhstb01_tm/(brho_tm*rho_dip_m)", "k0=0.58"))
-    monkeypatch.setenv(ENV_VAR, str(copy))
-    lattice.line_spec.cache_clear()
-    lattice.load_settings.cache_clear()
-    try:
-        with pytest.raises(LatticeDataError, match=r"dhstb01.*frozen k0"):
-            BeamLine("run3_2022")
-    finally:
-        lattice.line_spec.cache_clear()
-        lattice.load_settings.cache_clear()
+    seq = lattices_copy / "btf_padme" / "btf_padme.seq"
+    replace_in_file(seq, "k0:=brho_dhstb01_tm/(brho_tm*rho_dip_m)", "k0=0.58")
+    with pytest.raises(LatticeDataError, match=r"dhstb01.*frozen k0"):
+        BeamLine("run3_2022")

@@ -8,7 +8,14 @@ from datetime import datetime
 
 import pytest
 from fixtures.net import free_port
-from fixtures.plans import create_padmedaq_database, create_user, drop_database, insert_run, query
+from fixtures.padmedaq import (
+    create_user,
+    drop_database,
+    execute,
+    padme_db,
+    padmedaq_database,
+    query,
+)
 
 from hw_interfaces.db_errors import (
     PadmeDBDataError,
@@ -21,18 +28,13 @@ from hw_interfaces.padme_db import PadmeDB, padmedaq_schema_sql
 
 @pytest.fixture(scope="module")
 def dbname(mariadb_server):
-    name = f"padmedaq_{uuid.uuid4().hex[:8]}"
-    create_padmedaq_database(mariadb_server, name)
-    insert_run(mariadb_server, name, 50284)
-    insert_run(mariadb_server, name, 50285)
-    yield name
-    drop_database(mariadb_server, name)
+    with padmedaq_database(mariadb_server, runs=(50284, 50285)) as name:
+        yield name
 
 
 @pytest.fixture()
 def db(mariadb_server, dbname):
-    s = mariadb_server
-    return PadmeDB(s.host, s.port, s.user, s.password, dbname)
+    return padme_db(mariadb_server, dbname)
 
 
 def _schema_snapshot(server, dbname):
@@ -128,7 +130,7 @@ def test_unknown_run_write_is_a_data_error_and_rolls_back(db, mariadb_server, db
 def test_read_only_user_gets_a_clear_error_and_nothing_is_written(mariadb_server, dbname):
     user = f"ro_{uuid.uuid4().hex[:6]}"
     create_user(mariadb_server, user, "ro_pw", [f"SELECT ON `{dbname}`.*"])
-    ro = PadmeDB(mariadb_server.host, mariadb_server.port, user, "ro_pw", dbname)
+    ro = padme_db(mariadb_server, dbname, user, "ro_pw")
     assert ro.read_run(50284).number == 50284  # reads work
     name = f"scanplan.ro_{uuid.uuid4().hex[:6]}"
     with pytest.raises(PadmeDBReadOnly, match="read-only") as info:
@@ -150,7 +152,7 @@ def test_partial_grant_rolls_back_the_names_already_added(mariadb_server, dbname
         "half_pw",
         [f"SELECT ON `{dbname}`.*", f"INSERT ON `{dbname}`.`config_para_name`"],
     )
-    half = PadmeDB(mariadb_server.host, mariadb_server.port, user, "half_pw", dbname)
+    half = padme_db(mariadb_server, dbname, user, "half_pw")
     name = f"scanplan.half_{uuid.uuid4().hex[:6]}"
     with pytest.raises(PadmeDBReadOnly) as info:
         half.add_run_config_paras(50284, {name: 1.0, name + "_2": 2.0})
@@ -171,7 +173,7 @@ def test_server_down_is_a_clear_error_quickly():
 
 
 def test_wrong_password_and_missing_user(mariadb_server, dbname, monkeypatch):
-    bad = PadmeDB(mariadb_server.host, mariadb_server.port, mariadb_server.user, "wrong", dbname)
+    bad = padme_db(mariadb_server, dbname, password="wrong")
     with pytest.raises(PadmeDBUnavailable):
         bad.next_run_number()
     for var in ("PADME_DB_USER", "PADME_DB_HOST", "PADME_DB_PORT", "PADME_DB_NAME"):
@@ -196,16 +198,9 @@ def test_environment_parameters(mariadb_server, dbname, monkeypatch):
 
 def test_database_without_padmedaq_tables_is_a_schema_error(mariadb_server):
     name = f"empty_{uuid.uuid4().hex[:6]}"
-    conn = mariadb_server.connect()
+    execute(mariadb_server, [f"CREATE DATABASE `{name}`"])
     try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}`")
-        conn.commit()
-    finally:
-        conn.close()
-    try:
-        db = PadmeDB(mariadb_server.host, mariadb_server.port, mariadb_server.user,
-                     mariadb_server.password, name)  # fmt: skip
+        db = padme_db(mariadb_server, name)
         with pytest.raises(PadmeDBSchemaError, match="not a PadmeDAQ database"):
             db.next_run_number()
     finally:

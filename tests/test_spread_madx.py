@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from madx_reference import madx_for
 
-from beamline import lattice, spread
+from beamline import spread
 from beamline.apertures import SLITS, Jaws
 from beamline.source import draw_deviates, initial_coordinates, load_source
 
@@ -20,19 +21,12 @@ N = 2000
 
 def madx_survivors(bl, coords, setting: dict[str, Jaws]) -> np.ndarray:
     """Indices of the particles that reach the end of the line in MAD-X TRACK."""
-    madx = cpymad.Madx(stdout=False)
-    madx.input(lattice.madx_deck(bl.settings.name, bl.energy_mev))
-    for key, value in bl.knob_values().items():
-        if key.endswith("_current_a"):
-            madx.globals[f"i_{key[: -len('_current_a')]}_a"] = value
-        elif key.endswith("_polarity"):
-            madx.globals[f"pol_{key[: -len('_polarity')]}"] = value
+    slits: dict[str, float] = {}
     for slit in SLITS:
         j = setting.get(slit) or Jaws.centred(float(bl.spec.slits[slit.lower()]["max_gap_mm"]))
-        madx.globals[f"{slit.lower()}_gap_mm"] = j.gap_mm
-        madx.globals[f"{slit.lower()}_center_mm"] = j.center_mm
-    madx.input(lattice.madx_beam_command(bl.energy_mev))
-    madx.use(sequence=bl.spec.sequence_name)
+        slits[f"{slit.lower()}_gap_mm"] = j.gap_mm
+        slits[f"{slit.lower()}_center_mm"] = j.center_mm
+    madx = madx_for(bl, overrides=slits)
     beta0 = float(bl.line.particle_ref.beta0[0])
     d = coords["delta"]
     pt = np.sqrt(d * d + 2 * d + 1 / beta0**2) - 1 / beta0  # MAD-X PT = xtrack ptau

@@ -7,14 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 from fixtures.net import free_port
-from fixtures.plans import (
-    create_padmedaq_database,
-    create_user,
-    drop_database,
-    insert_run,
-    make_plan,
-    query,
-)
+from fixtures.padmedaq import create_user, padme_db, padmedaq_database, query
+from fixtures.plans import make_plan
 
 from hw_interfaces.db_errors import PadmeDBDataError, PadmeDBReadOnly, PadmeDBUnavailable
 from hw_interfaces.padme_db import PadmeDB
@@ -24,17 +18,8 @@ from scanplan.store.padmedaq import PadmeDAQStore
 
 @pytest.fixture(scope="module")
 def dbname(mariadb_server):
-    name = f"padmedaq_{uuid.uuid4().hex[:8]}"
-    create_padmedaq_database(mariadb_server, name)
-    for run in (50284, 50285, 50286, 50287, 50288):
-        insert_run(mariadb_server, name, run)
-    yield name
-    drop_database(mariadb_server, name)
-
-
-def _db(server, dbname, user=None, password=None):
-    return PadmeDB(server.host, server.port, user or server.user,
-                   password or server.password, dbname)  # fmt: skip
+    with padmedaq_database(mariadb_server, runs=(50284, 50285, 50286, 50287, 50288)) as name:
+        yield name
 
 
 def _rows(server, dbname, run):
@@ -59,7 +44,7 @@ def _counts(server, dbname):
 
 def test_push_writes_rows_and_sor_entry(mariadb_server, dbname):
     plan = make_plan(4)
-    store = PadmeDAQStore(_db(mariadb_server, dbname))
+    store = PadmeDAQStore(padme_db(mariadb_server, dbname))
     when = datetime(2026, 11, 25, 14, 0, 5, tzinfo=timezone.utc)
     result = store.push_run_conditions(
         plan, 2, 50284, applied={"dhstb01_current_a": 180.25}, measured={"hall_field_g": 5123.4},
@@ -90,7 +75,7 @@ def test_push_writes_rows_and_sor_entry(mariadb_server, dbname):
 
 def test_push_again_adds_nothing_and_a_conflict_writes_nothing(mariadb_server, dbname):
     plan = make_plan(3)
-    store = PadmeDAQStore(_db(mariadb_server, dbname))
+    store = PadmeDAQStore(padme_db(mariadb_server, dbname))
     store.push_run_conditions(plan, 1, 50285)
     before = _counts(mariadb_server, dbname)
     again = store.push_run_conditions(plan, 1, 50285)
@@ -111,11 +96,11 @@ def test_push_again_adds_nothing_and_a_conflict_writes_nothing(mariadb_server, d
 
 def test_crew_sor_comment_with_the_tag_is_recognised(mariadb_server, dbname):
     plan = make_plan(3)
-    store = PadmeDAQStore(_db(mariadb_server, dbname))
+    store = PadmeDAQStore(padme_db(mariadb_server, dbname))
     from scanplan.exports import format_sor_tag
 
     tag = format_sor_tag(plan.content_sha256, plan.point(0))
-    _db(mariadb_server, dbname).add_log_entry(
+    padme_db(mariadb_server, dbname).add_log_entry(
         50286, "SOR", 0, datetime(2026, 11, 25, 15, 0), f"X17 scan {tag} -- shifter A.B."
     )
     result = store.push_run_conditions(plan, 0, 50286)
@@ -129,17 +114,21 @@ def test_unknown_run_read_only_user_and_server_down_write_nothing(mariadb_server
     plan = make_plan(2)
     before = _counts(mariadb_server, dbname)
     with pytest.raises(PadmeDBDataError, match="run 60000 is not in"):
-        PadmeDAQStore(_db(mariadb_server, dbname)).push_run_conditions(plan, 0, 60000)
+        PadmeDAQStore(padme_db(mariadb_server, dbname)).push_run_conditions(plan, 0, 60000)
     user = f"ro_{uuid.uuid4().hex[:6]}"
     create_user(mariadb_server, user, "pw", [f"SELECT ON `{dbname}`.*"])
     with pytest.raises(PadmeDBReadOnly, match="read-only"):
-        PadmeDAQStore(_db(mariadb_server, dbname, user, "pw")).push_run_conditions(plan, 0, 50287)
+        PadmeDAQStore(padme_db(mariadb_server, dbname, user, "pw")).push_run_conditions(
+            plan, 0, 50287
+        )
     half = f"half_{uuid.uuid4().hex[:6]}"
     create_user(mariadb_server, half, "pw",
                 [f"SELECT ON `{dbname}`.*", f"INSERT ON `{dbname}`.`config_para_name`",
                  f"INSERT ON `{dbname}`.`run_config_para`"])  # fmt: skip
     with pytest.raises(PadmeDBReadOnly, match="log_entry"):
-        PadmeDAQStore(_db(mariadb_server, dbname, half, "pw")).push_run_conditions(plan, 0, 50288)
+        PadmeDAQStore(padme_db(mariadb_server, dbname, half, "pw")).push_run_conditions(
+            plan, 0, 50288
+        )
     down = PadmeDB("127.0.0.1", free_port(), "u", "p", dbname, connect_timeout_s=2)
     with pytest.raises(PadmeDBUnavailable):
         PadmeDAQStore(down).push_run_conditions(plan, 0, 50287)

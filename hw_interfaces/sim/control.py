@@ -22,49 +22,39 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import BadRequest, ConnectionFailed, DeviceTimeout
+from ._http import JsonHandler, JsonHTTPServer
+from ._server import serve_in_thread
 from .facility import FacilitySimulator
 
 DEVICE = "simulator control"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = True
+class _Server(JsonHTTPServer):
     facility: FacilitySimulator
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def _reply(self, code: int, doc: Any) -> None:
-        body = json.dumps(doc).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:
         fac = self.server.facility
         if self.path == "/faults":
-            self._reply(200, fac.faults())
+            self.send_json(200, fac.faults())
         elif self.path == "/status":
-            self._reply(200, status(fac))
+            self.send_json(200, status(fac))
         else:
-            self._reply(404, {"error": f"no endpoint GET {self.path}"})
+            self.send_json(404, {"error": f"no endpoint GET {self.path}"})
 
     def do_POST(self) -> None:
         fac = self.server.facility
         try:
-            n = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(n) or b"{}")
+            body = json.loads(self.read_body() or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("body must be a JSON object")
             if self.path == "/inject":
@@ -76,14 +66,14 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.path == "/set_current":
                 fac.psu.set_current(str(body["element"]), float(body["current_a"]))
             else:
-                self._reply(404, {"error": f"no endpoint POST {self.path}"})
+                self.send_json(404, {"error": f"no endpoint POST {self.path}"})
                 return
         except (KeyError, TypeError, ValueError) as exc:
-            self._reply(
+            self.send_json(
                 400, {"error": str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"}
             )
             return
-        self._reply(200, {"ok": True, "faults": fac.faults()})
+        self.send_json(200, {"ok": True, "faults": fac.faults()})
 
 
 def status(fac: FacilitySimulator) -> dict[str, Any]:
@@ -91,8 +81,8 @@ def status(fac: FacilitySimulator) -> dict[str, Any]:
     return {
         "memcached": fac.memcached_address,
         "key_prefix": fac.psu.key_prefix,
-        "timepix_url": fac.serval.url if fac.serval._server is not None else None,
-        "runcontrol_port": fac.runcontrol.port if fac.runcontrol._server is not None else None,
+        "timepix_url": fac.serval.url if fac.serval.running else None,
+        "runcontrol_port": fac.runcontrol.port if fac.runcontrol.running else None,
         "supplies": {
             e: {
                 "set_point_a": s.set_point_a,
@@ -126,13 +116,7 @@ class SimControlServer:
         if self._server is None:
             self._server = _Server(("127.0.0.1", self._port), _Handler)
             self._server.facility = self.facility
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="sim-control",
-                daemon=True,
-            )
-            self._thread.start()
+            self._thread = serve_in_thread(self._server, "sim-control")
         return self
 
     def stop(self) -> None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import HardwareError
 from ..runcontrol import encode_frame, read_frame
-from .faults import RUNCONTROL_FAULTS, Fault, FaultInjectable
+from ._server import SimServer
+from .faults import RUNCONTROL_FAULTS, Fault
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,15 @@ class _Server(socketserver.ThreadingTCPServer):
     sim: RunControlSimulator
 
 
-class RunControlSimulator(FaultInjectable):
+class RunControlSimulator(SimServer):
     """The simulated RunControl server; ``port`` is valid after :meth:`start`."""
 
     APPLICABLE_FAULTS = RUNCONTROL_FAULTS
     FAULT_TARGET = "RunControl"
+    SERVER_CLASS = _Server
+    HANDLER_CLASS = _Handler
+    SERVER_NAME = "RunControl simulator"
+    THREAD_NAME = "runcontrol-sim"
 
     def __init__(
         self,
@@ -85,78 +89,26 @@ class RunControlSimulator(FaultInjectable):
         step_delay_s: float = 0.01,
         idle_timeout_s: float = 30.0,
     ) -> None:
+        super().__init__()
         self.last_run_number = last_run_number
         self.setup = setup
         self.progress_steps = progress_steps
         self.step_delay_s = step_delay_s
         self.idle_timeout_s = idle_timeout_s
         self.runs: list[SimRun] = []
-        self._faults: set[Fault] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._server: _Server | None = None
-        self._last_port = 0
-        self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
         self._current: SimRun | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("RunControl simulator not running")
-        return self._server.server_address[1]
-
-    def start(self, port: int = 0) -> None:
-        if self._server is not None:
-            return
-        self._stop.clear()
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.sim = self
-        self._last_port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="runcontrol-sim",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Close the listener and every open connection, join threads (idempotent)."""
-        self._stop.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            with self._lock:
-                conns = list(self._conns)
-            for c in conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def revive(self) -> None:
-        """Restart after :meth:`kill` (or :meth:`stop`) on the same port, faults cleared."""
+    def _on_shutdown(self) -> None:
+        """Shut every open connection down, so that its handler thread ends."""
         with self._lock:
-            self._faults.clear()
-        self.start(self._last_port)
-
-    def kill(self) -> None:
-        with self._lock:
-            self._faults.add(Fault.DEAD)
-        self.stop()
-
-    def __enter__(self) -> RunControlSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _track(self, sock: socket.socket, add: bool) -> None:
         with self._lock:
@@ -172,6 +124,15 @@ class RunControlSimulator(FaultInjectable):
     def _wait(self, s: float) -> bool:
         """Sleep ``s`` unless the server stops; False if it stopped."""
         return not self._stop.wait(s)
+
+    def _send_progress(self, sock: socket.socket, template: str) -> bool:
+        """Send ``template.format(board)`` for each board, ``step_delay_s`` apart; False if
+        the server stopped meanwhile."""
+        for i in range(self.progress_steps):
+            if not self._wait(self.step_delay_s):
+                return False
+            self._send(sock, template.format(i))
+        return True
 
     def session(self, sock: socket.socket, cmd: str) -> None:
         """Serve one command arriving on ``sock``."""
@@ -221,10 +182,8 @@ class RunControlSimulator(FaultInjectable):
             self.runs.append(run)
             self._current = run
         self._send(sock, "init_start")
-        for i in range(self.progress_steps):
-            if not self._wait(self.step_delay_s):
-                return
-            self._send(sock, f"init_progress board {i} configured")
+        if not self._send_progress(sock, "init_progress board {} configured"):
+            return
         if self.has_fault(Fault.INIT_FAIL):
             run.status = "INIT_ERROR"
             self._send(sock, "init_fail")
@@ -242,10 +201,8 @@ class RunControlSimulator(FaultInjectable):
             return
         self._send(sock, "run_comment_end")
         run.comment_end = read_frame(sock, "runcontrol-sim")
-        for i in range(self.progress_steps):
-            if not self._wait(self.step_delay_s):
-                return
-            self._send(sock, f"terminate_progress board {i} stopped")
+        if not self._send_progress(sock, "terminate_progress board {} stopped"):
+            return
         run.time_stop_utc = _now()
         if self.has_fault(Fault.TERMINATE_ERROR):
             run.status = "END_ERROR"

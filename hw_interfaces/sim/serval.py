@@ -21,13 +21,14 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
 
 from ..timepix import IDLE, RECORDING, Frame, TimepixGeometry
-from .faults import TIMEPIX_FAULTS, Fault, FaultInjectable
+from ._http import JsonHandler, JsonHTTPServer
+from ._server import SimServer
+from .faults import TIMEPIX_FAULTS, Fault
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +40,16 @@ def default_beam() -> tuple[float, float, float, float]:
     return (0.0, 0.0, 2.0, 1.5)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = True
+class _Server(JsonHTTPServer):
     sim: ServalSimulator
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("serval-sim: " + format, *args)
-
-    def _send(self, code: int, doc: Any) -> None:
-        body = json.dumps(doc).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _dispatch(self, method: str) -> None:
         sim = self.server.sim
@@ -71,15 +62,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             code, doc = 400, {"error": str(exc)}
         try:
-            self._send(code, doc)
+            self.send_json(code, doc)
         except OSError:  # client went away (timeout): nothing to do
             pass
 
     def _body(self) -> Any:
-        n = int(self.headers.get("Content-Length") or 0)
-        if not n:
+        raw = self.read_body()
+        if raw is None:
             return None
-        raw = self.rfile.read(n)
         try:
             return json.loads(raw)
         except json.JSONDecodeError:
@@ -92,11 +82,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("PUT")
 
 
-class ServalSimulator(FaultInjectable):
+class ServalSimulator(SimServer):
     """The simulated TimePix readout server; ``url`` is valid after :meth:`start`."""
 
     APPLICABLE_FAULTS = TIMEPIX_FAULTS
     FAULT_TARGET = "the TimePix server"
+    SERVER_CLASS = _Server
+    HANDLER_CLASS = _Handler
+    SERVER_NAME = "Serval simulator"
+    THREAD_NAME = "serval-sim-http"
 
     def __init__(
         self,
@@ -114,6 +108,7 @@ class ServalSimulator(FaultInjectable):
         autostart_measurement: bool = True,
         seed: int | None = None,
     ) -> None:
+        super().__init__()
         self.beam_position_fn = beam_position_fn or default_beam
         self.geometry = geometry or TimepixGeometry()
         self.frame_rate_hz = frame_rate_hz
@@ -134,8 +129,6 @@ class ServalSimulator(FaultInjectable):
             for _ in range(hot_pixels)
         ]
         self._frames: deque[Frame] = deque(maxlen=buffer_frames)
-        self._lock = threading.Lock()
-        self._faults: set[Fault] = set()
         self.status = IDLE
         self.frame_count = 0
         self.dropped_frames = 0
@@ -147,71 +140,18 @@ class ServalSimulator(FaultInjectable):
         }
         self.destination: Any = None
         self.beam_errors = 0
-        self._server: _Server | None = None
-        self._last_port = 0
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("Serval simulator not running")
-        return self._server.server_address[1]
-
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, port: int = 0) -> None:
-        if self._server is not None:
-            return
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.sim = self
-        self._last_port = self._server.server_address[1]
-        self._stop.clear()
-        t_http = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="serval-sim-http",
-            daemon=True,
-        )
+    def _on_started(self) -> None:
         t_gen = threading.Thread(target=self._generate, name="serval-sim-frames", daemon=True)
-        self._threads = [t_http, t_gen]
-        for t in self._threads:
-            t.start()
+        t_gen.start()
+        self._threads.append(t_gen)
         if self.autostart_measurement:
             self.start_measurement()
-
-    def stop(self) -> None:
-        """Stop threads and close the listening socket (idempotent)."""
-        self._stop.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        for t in self._threads:
-            t.join(timeout=5)
-        self._threads = []
-
-    def revive(self) -> None:
-        """Restart after :meth:`kill` (or :meth:`stop`) on the same port, faults cleared."""
-        with self._lock:
-            self._faults.clear()
-        self.start(self._last_port)
-
-    def kill(self) -> None:
-        """The ``dead`` fault: the server disappears (connections refused)."""
-        with self._lock:
-            self._faults.add(Fault.DEAD)
-        self.stop()
-
-    def __enter__(self) -> ServalSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- measurement ----------------------------------------------------------------------
     def start_measurement(self) -> None:

@@ -7,12 +7,15 @@ energies), ``history`` (hysteresis branch of a sequence of set currents), ``dhst
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import ScanplanError
 from .common import console, guarded, parse_range, print_json, rich_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from beamline.energy import EnergyEstimate
 
 app = typer.Typer(
     name="calib",
@@ -57,10 +60,14 @@ _COLUMNS = [
 ]
 
 
-def _print(rows: list[dict[str, Any]], title: str, json_out: bool) -> None:
+def _print_estimates(estimates: list[EnergyEstimate], quantity: str, json_out: bool) -> None:
+    """One row per estimate, titled "<magnet> <quantity> — scale <scale>", then its warnings."""
+    rows = [e.as_row() for e in estimates]
     if json_out:
         print_json(rows)
         return
+    first = estimates[0]
+    title = f"{first.magnet} {quantity} — scale {first.scale}"
     console.print(rich_table(title, rows, _COLUMNS))
     for warning in dict.fromkeys(w for row in rows for w in row["warnings"]):
         console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
@@ -106,9 +113,7 @@ def energy(
             scale=scale,
             extrapolate=extrapolate,
         )
-    rows = [e.as_row() for e in estimates]
-    first = estimates[0]
-    _print(rows, f"{first.magnet} beam energy — scale {first.scale}", json_out)
+    _print_estimates(estimates, "beam energy", json_out)
 
 
 @app.command("current")
@@ -143,9 +148,7 @@ def current(
         relative_offset=relative_offset,
         extrapolate=extrapolate,
     )
-    rows = [e.as_row() for e in estimates]
-    first = estimates[0]
-    _print(rows, f"{first.magnet} set current — scale {first.scale}", json_out)
+    _print_estimates(estimates, "set current", json_out)
 
 
 @app.command("history")

@@ -55,7 +55,11 @@ def _btf(memcached: str, key_prefix: str, timeout_s: float):
     )
 
 
-def _field_table(title: str, record: dict[str, Any]) -> None:
+def _print_record(record: dict[str, Any], title: str, json_out: bool) -> None:
+    """``record`` as JSON, or as a field/value table titled ``title``."""
+    if json_out:
+        print_json(record)
+        return
     rows = [{"field": k, "value": "" if v is None else str(v)} for k, v in record.items()]
     console.print(rich_table(title, rows, [("field", "field", ""), ("value", "value", "")]))
 
@@ -116,10 +120,7 @@ def read(
 ) -> None:
     """Decode and print the power-supply record <ELEMENT>_DYN."""
     record = read_power_supply_record(element, memcached, key_prefix, timeout_s, wait_change_s)
-    if json_out:
-        print_json(record)
-        return
-    _field_table(f"{record['element']} — {record['source']}", record)
+    _print_record(record, f"{record['element']} — {record['source']}", json_out)
 
 
 @app.command("state")
@@ -132,10 +133,7 @@ def state(
 ) -> None:
     """Print the DAFNE/BTF machine state (DAFNESTATELAB_JDAT, DAFNESTATE_JDAT)."""
     record = read_machine_state_record(memcached, key_prefix, timeout_s)
-    if json_out:
-        print_json(record)
-        return
-    _field_table(f"Machine state — {record['source']}", record)
+    _print_record(record, f"Machine state — {record['source']}", json_out)
 
 
 @app.command("spot")
@@ -152,7 +150,4 @@ def spot(
 ) -> None:
     """Measure the beam centroid and rms width at the TimePix (mm, PADME frame)."""
     record = read_beam_spot_record(timepix, frames, timeout_s)
-    if json_out:
-        print_json(record)
-        return
-    _field_table(f"TimePix beam spot — {record['source']}", record)
+    _print_record(record, f"TimePix beam spot — {record['source']}", json_out)

@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from beamline.datafiles import data_names, read_toml, require
 from beamline.paths import lattices_dir
 
 from ..errors import ScanplanError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PHYSICS_DIR = "physics"
 DEFAULT_MODEL = "padme_x17_run3"
@@ -33,20 +28,13 @@ LORENTZ_CONVENTIONS = ("hwhm", "fwhm")
 def _read(name: str) -> tuple[Path, dict[str, Any]]:
     path = lattices_dir() / PHYSICS_DIR / f"{name}.toml"
     if not path.is_file():
-        known = sorted(p.stem for p in (lattices_dir() / PHYSICS_DIR).glob("*.toml"))
+        known = data_names(PHYSICS_DIR)
         raise ScanplanError(f"unknown physics data '{name}'; available: {', '.join(known)}")
-    try:
-        with open(path, "rb") as fh:
-            return path, tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScanplanError(f"malformed data file {path}: {exc}") from None
+    return path, read_toml(path, ScanplanError)
 
 
 def _get(table: dict[str, Any], key: str, where: str) -> Any:
-    try:
-        return table[key]
-    except KeyError:
-        raise ScanplanError(f"{where}: missing key '{key}'") from None
+    return require(table, key, where, ScanplanError)
 
 
 @dataclass(frozen=True)
