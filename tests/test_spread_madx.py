@@ -57,7 +57,8 @@ def madx_survivors(bl, coords, setting: dict[str, Jaws]) -> np.ndarray:
         {"SLTB2": Jaws.centred(1.0), "SLTB4": Jaws.centred(4.0), "SLTB5": Jaws.centred(2.0)},
     ],
 )  # fmt: skip
-def test_transmitted_set_equals_madx_track(setting):
+def test_transmitted_set_equals_madx_track(setting, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MAD-X TRACK writes checkpoint_restart.dat in the cwd
     bl = spread._line_for(None)
     spread.configure_point(bl, spread.ScanPoint(ENERGY_MEV))
     src = load_source(scattering=False)
