@@ -1,0 +1,221 @@
+"""``scanplan check``: check one plan point on the machine (or the simulator).
+
+Exit codes: 0 verdict OK or WARN, 3 verdict FAIL, 2 bad input (one ``error:`` line).
+Addresses default to the environment variables that ``scanplan sim`` prints
+(``SCANPLAN_MEMCACHED``, ``SCANPLAN_KEY_PREFIX``, ``SCANPLAN_TIMEPIX``, ``SCANPLAN_STORE``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from hw_interfaces.errors import HardwareError
+
+from ..errors import ScanplanError
+from .common import console, guarded, print_json, register_user_error, rich_table
+
+register_user_error(HardwareError)
+
+EXIT_FAIL = 3
+
+PlanOpt = Annotated[Path, typer.Option("--plan", help="Plan file (JSON from scanplan plan).")]
+MemcachedOpt = Annotated[
+    str,
+    typer.Option("--memcached", envvar="SCANPLAN_MEMCACHED", help="BTF memcached HOST:PORT."),
+]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--key-prefix", envvar="SCANPLAN_KEY_PREFIX", help="Key namespace (empty on the BTF)."
+    ),
+]
+TimepixOpt = Annotated[
+    str,
+    typer.Option(
+        "--timepix", envvar="SCANPLAN_TIMEPIX", help="Serval-style TimePix URL ('' = none)."
+    ),
+]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        envvar="SCANPLAN_STORE",
+        help="Run-conditions store (SQLite; default scanplan_runs.sqlite).",
+    ),
+]
+TolOpt = Annotated[
+    Path | None,
+    typer.Option("--tolerances", help="TOML file overriding lattices/checks/tolerances.toml."),
+]
+TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call hardware timeout [s].")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+LEVEL_STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_verdict(verdict: Any) -> None:
+    """Human output: the comparisons table and the verdict line with reasons."""
+    rows = []
+    for c in verdict.comparisons:
+        rows.append(
+            {
+                "name": c.name,
+                "measured": _fmt(c.measured),
+                "expected": _fmt(c.expected),
+                "diff": _fmt(c.difference),
+                "warn": _fmt(c.warn),
+                "fail": _fmt(c.fail),
+                "unit": c.unit,
+                "level": c.level,
+            }
+        )
+    table = rich_table(
+        f"Check of point {verdict.period} (plan {verdict.plan_sha256[:12]})",
+        rows,
+        [
+            ("name", "quantity", ""),
+            ("measured", "measured", ""),
+            ("expected", "expected", ""),
+            ("diff", "diff", ""),
+            ("warn", "warn tol", ""),
+            ("fail", "fail tol", ""),
+            ("unit", "unit", ""),
+            ("level", "level", ""),
+        ],
+    )
+    console.print(table)
+    style = LEVEL_STYLE.get(verdict.level, "")
+    console.print(
+        f"[{style}]{verdict.level}[/] point {verdict.period} in {verdict.elapsed_s:.2f} s",
+        highlight=False,
+    )
+    for reason in verdict.reasons:
+        console.print(f"  - {escape(reason)}", highlight=False)
+
+
+def run_check(
+    plan_path: Path,
+    period: int,
+    *,
+    memcached: str,
+    key_prefix: str = "",
+    timepix: str = "",
+    store_path: Path | None = None,
+    tolerances_path: Path | None = None,
+    watch: bool = False,
+    settle_timeout_s: float | None = None,
+    timeout_s: float = 1.0,
+    use_model: bool = True,
+    on_poll: Any = None,
+) -> Any:
+    """Load the plan, connect, check point ``period`` and record it (what the command does;
+    callable from a notebook). Returns the :class:`scanplan.check.Verdict`."""
+    from ..check import Checker, CheckTolerances, SpotPredictor, connect
+    from ..records import load_plan
+    from ..store import SQLiteStore
+
+    plan = load_plan(plan_path)
+    plan.point(period)
+    tol = CheckTolerances.load(tolerances_path)
+    if settle_timeout_s is not None and not settle_timeout_s > 0:
+        raise ScanplanError("--settle-timeout-s must be > 0")
+    store = SQLiteStore(store_path)
+    predictor = None
+    if use_model:
+        predictor = SpotPredictor(
+            plan.provenance.settings or None,
+            rel_spread=tol.rel_spread,
+            resolution_a=tol.sim_cache_resolution_a,
+        )
+        predictor.beamline  # noqa: B018  (build now: bad settings are a clear error)
+    with connect(
+        memcached, timepix or None, key_prefix=key_prefix, tolerances=tol, timeout_s=timeout_s
+    ) as conn:
+        checker = Checker(
+            psu=conn.psu, spot=conn.spot, predictor=predictor, store=store, tolerances=tol
+        )
+        return checker.check(
+            plan, period, watch=watch, settle_timeout_s=settle_timeout_s, on_poll=on_poll
+        )
+
+
+def poll_text(doc: dict[str, Any]) -> str:
+    parts = []
+    for element, r in doc["readings"].items():
+        if "error" in r:
+            parts.append(f"{element}: {r.get('error_type')}")
+        else:
+            parts.append(
+                f"{element} set {r['current_setting_a']:.3f} A out {r['output_current_a']:.3f} A"
+            )
+    return f"settling {doc['elapsed_s']:.1f} s (stable {doc['stable']}): " + ", ".join(parts)
+
+
+@guarded
+def check(
+    plan: PlanOpt,
+    point: Annotated[int, typer.Option("--point", help="Plan period to check.")],
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Wait for the readbacks to settle first.")
+    ] = False,
+    settle_timeout_s: Annotated[
+        float | None,
+        typer.Option("--settle-timeout-s", help="Settle timeout for --watch [s] (default TOML)."),
+    ] = None,
+    memcached: MemcachedOpt = "127.0.0.1:11211",
+    key_prefix: PrefixOpt = "",
+    timepix: TimepixOpt = "http://127.0.0.1:8080",
+    store: StoreOpt = None,
+    tolerances: TolOpt = None,
+    timeout_s: TimeoutOpt = 1.0,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Skip the model prediction of the spot.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a plan point: dipole set points, readbacks, status, energy and the TimePix
+    spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
+    status = None if json_out else console.status(f"checking point {point}...")
+
+    def on_poll(doc: dict[str, Any]) -> None:
+        if status is not None:
+            status.update(poll_text(doc))
+
+    if status is not None:
+        status.start()
+    try:
+        verdict = run_check(
+            plan,
+            point,
+            memcached=memcached,
+            key_prefix=key_prefix,
+            timepix=timepix,
+            store_path=store,
+            tolerances_path=tolerances,
+            watch=watch,
+            settle_timeout_s=settle_timeout_s,
+            timeout_s=timeout_s,
+            use_model=not no_model,
+            on_poll=on_poll,
+        )
+    finally:
+        if status is not None:
+            status.stop()
+    if json_out:
+        print_json(verdict.as_dict())
+    else:
+        print_verdict(verdict)
+    if verdict.level == "FAIL":
+        raise typer.Exit(EXIT_FAIL)

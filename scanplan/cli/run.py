@@ -1,0 +1,355 @@
+"""``scanplan run``: the guided run of a plan (see :mod:`scanplan.run`).
+
+Exit codes: 0 every selected point done, 3 stopped before the end (FAIL verdicts, RunControl
+failure, crew said no; run the same command again to resume), 2 bad input, 130 Ctrl-C
+(resumable too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from hw_interfaces.errors import HardwareError
+
+from ..errors import ScanplanError
+from .check import (
+    JsonOpt,
+    MemcachedOpt,
+    PlanOpt,
+    PrefixOpt,
+    StoreOpt,
+    TimeoutOpt,
+    TimepixOpt,
+    TolOpt,
+    poll_text,
+    print_verdict,
+)
+from .common import console, err_console, guarded, print_json, register_user_error, rich_table
+
+register_user_error(HardwareError)
+
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+
+
+class ConsoleUI:
+    """Rich output and typer prompts (``yes``: confirm everything without asking)."""
+
+    def __init__(self, *, yes: bool, quiet: bool) -> None:
+        self.yes = yes
+        self.quiet = quiet
+        self.status: Any = None
+        self.log: list[str] = []
+
+    def _print(self, text: str) -> None:
+        self.log.append(text)
+        if not self.quiet:
+            console.print(escape(text), highlight=False)
+
+    def info(self, message: str) -> None:
+        self._print(message)
+
+    def confirm(self, prompt: str) -> bool:
+        if self.yes:
+            self._print(prompt + " [--yes]")
+            return True
+        try:
+            return typer.confirm(prompt, default=False)
+        except (typer.Abort, EOFError):  # stdin closed or Ctrl-D: a "no"
+            return False
+
+    def show_point(self, point: Any, steps: list[dict[str, float]], writes: bool) -> None:
+        rows = [
+            {"step": i + 1, **{e: f"{v:.3f}" for e, v in s.items()}} for i, s in enumerate(steps)
+        ]
+        if not self.quiet:
+            console.print(
+                rich_table(
+                    f"Point {point.period}: E = {point.e_beam_mev:.3f} MeV, approach "
+                    f"{point.branch}" + (" (tool writes)" if writes else " (crew sets)"),
+                    rows,
+                    [
+                        ("step", "step", ""),
+                        ("DHSTB001", "DHSTB001 [A]", ""),
+                        ("DHSTB002", "DHSTB002 [A]", ""),
+                    ],
+                )
+            )
+        self.log.append(f"point {point.period}: set {steps[-1]}")
+
+    def verdict(self, verdict: Any, attempt: int) -> None:
+        self._stop_spinner()
+        self.log.append(f"point {verdict.period} check {attempt}: {verdict.level}")
+        if not self.quiet:
+            print_verdict(verdict)
+
+    def on_poll(self, doc: dict[str, Any]) -> None:
+        """Spinner with the live readbacks while the check waits for them to settle."""
+        if self.quiet:
+            return
+        if self.status is None:
+            self.status = console.status("settling")
+            self.status.start()
+        self.status.update(poll_text(doc))
+
+    def _stop_spinner(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+    def wait(self, seconds: float, message: str) -> None:
+        import time
+
+        self._print(f"{message} ({seconds:g} s)")
+        if seconds <= 0:
+            return
+        if self.quiet:
+            time.sleep(seconds)
+            return
+        with console.status(message) as st:
+            t_end = time.monotonic() + seconds
+            while (left := t_end - time.monotonic()) > 0:
+                st.update(f"{message}: {left:.0f} s left")
+                time.sleep(min(0.5, left))
+
+
+@guarded
+def run(
+    plan: PlanOpt,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm every prompt (unattended, simulator).")
+    ] = False,
+    enable_writes: Annotated[
+        bool,
+        typer.Option(
+            "--enable-writes",
+            help="Write the dipole set points through the BTF memcached command path "
+            "(each write confirmed, or --yes).",
+        ),
+    ] = False,
+    no_approach: Annotated[
+        bool, typer.Option("--no-approach", help="Write set points directly (no overshoot).")
+    ] = False,
+    periods: Annotated[
+        str | None, typer.Option("--periods", help="Only these periods: n,m or a:b.")
+    ] = None,
+    dwell_s: Annotated[
+        float | None,
+        typer.Option("--dwell-s", help="Run length before the tool stops it [s] (default: ask)."),
+    ] = None,
+    run_type: Annotated[str, typer.Option("--run-type", help="RunControl run type.")] = "DAQ",
+    shift_crew: Annotated[str, typer.Option("--shift-crew", help="Shift crew names.")] = "scanplan",
+    comment: Annotated[
+        str, typer.Option("--comment", help="Free text after the start-of-run tag.")
+    ] = "",
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", help="Checks / run starts per point before stopping.")
+    ] = 3,
+    retry_wait_s: Annotated[
+        float, typer.Option("--retry-wait-s", help="Wait between attempts [s].")
+    ] = 5.0,
+    settle_timeout_s: Annotated[
+        float | None, typer.Option("--settle-timeout-s", help="Settle timeout per check [s].")
+    ] = None,
+    runcontrol: Annotated[
+        str,
+        typer.Option("--runcontrol", envvar="SCANPLAN_RUNCONTROL", help="RunControl HOST:PORT."),
+    ] = "127.0.0.1:10000",
+    runcontrol_timeout_s: Annotated[
+        float, typer.Option("--runcontrol-timeout-s", help="RunControl answer timeout [s].")
+    ] = 5.0,
+    memcached: MemcachedOpt = "127.0.0.1:11211",
+    key_prefix: PrefixOpt = "",
+    timepix: TimepixOpt = "http://127.0.0.1:8080",
+    store: StoreOpt = None,
+    tolerances: TolOpt = None,
+    timeout_s: TimeoutOpt = 1.0,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option("--audit-log", help="Append every write attempt here (JSON lines)."),
+    ] = None,
+    padme_push: Annotated[
+        bool,
+        typer.Option(
+            "--padme-push",
+            help="Push each run's conditions and SOR tag to PadmeDAQ (connection from "
+            "PADME_DB_HOST/PORT/USER/PASSWD/NAME); failed pushes are retried on resume.",
+        ),
+    ] = False,
+    status_only: Annotated[
+        bool, typer.Option("--status", help="Only show which points are done.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Take the plan point by point: show/set currents, check, start the PADME run with the
+    tag, record; resumable after a crash. Exit 0 done, 3 stopped (resume), 2 bad input."""
+    from hw_interfaces.btf_controls import BtfControls, parse_hostport
+    from hw_interfaces.runcontrol import RunControlClient
+
+    from ..check import Checker, CheckTolerances, SpotPredictor, connect
+    from ..records import load_plan
+    from ..run import GuidedRun, RunOptions, RunStopped, parse_periods, summarize
+    from ..store import SQLiteStore
+
+    the_plan = load_plan(plan)
+    tol = CheckTolerances.load(tolerances)
+    for name, value in (
+        ("--retry-wait-s", retry_wait_s),
+        ("--runcontrol-timeout-s", runcontrol_timeout_s),
+    ):
+        if not value >= 0 or value != value:
+            raise ScanplanError(f"{name} must be >= 0")
+    if dwell_s is not None and not dwell_s >= 0:
+        raise ScanplanError("--dwell-s must be >= 0")
+    if settle_timeout_s is not None and not settle_timeout_s > 0:
+        raise ScanplanError("--settle-timeout-s must be > 0")
+    try:
+        rc_host, rc_port = parse_hostport(runcontrol, default_port=10000)
+        mc_host, mc_port = parse_hostport(memcached)
+    except ValueError as exc:
+        raise ScanplanError(str(exc)) from None
+    options = RunOptions(
+        run_type=run_type,
+        shift_crew=shift_crew,
+        comment=comment,
+        dwell_s=dwell_s,
+        max_attempts=max_attempts,
+        retry_wait_s=retry_wait_s,
+        settle_timeout_s=settle_timeout_s,
+        enable_writes=enable_writes,
+        approach=not no_approach,
+        periods=parse_periods(periods),
+    )
+    the_store = SQLiteStore(store)
+    ui = ConsoleUI(yes=yes, quiet=json_out)
+    predictor = SpotPredictor(
+        the_plan.provenance.settings or None,
+        rel_spread=tol.rel_spread,
+        resolution_a=tol.sim_cache_resolution_a,
+    )
+
+    def rc_factory() -> RunControlClient:
+        return RunControlClient(
+            rc_host,
+            rc_port,
+            timeout_s=runcontrol_timeout_s,
+            init_timeout_s=max(10.0, 4 * runcontrol_timeout_s),
+            terminate_timeout_s=max(10.0, 4 * runcontrol_timeout_s),
+        )
+
+    padme = None
+    if padme_push:
+        from hw_interfaces.db_errors import PadmeDBError
+        from hw_interfaces.padme_db import PadmeDB
+
+        from ..store.padmedaq import PadmeDAQStore
+
+        register_user_error(PadmeDBError)
+        padme = PadmeDAQStore(PadmeDB())
+    writer = None
+    if enable_writes:
+        writer = BtfControls(
+            mc_host,
+            mc_port,
+            key_prefix=key_prefix,
+            connect_timeout_s=timeout_s,
+            read_timeout_s=timeout_s,
+            retries=1,
+            writes_enabled=True,
+            audit_path=audit_log,
+        )
+    stopped: RunStopped | None = None
+    try:
+        with connect(
+            memcached, timepix or None, key_prefix=key_prefix, tolerances=tol, timeout_s=timeout_s
+        ) as conn:
+            checker = Checker(
+                psu=conn.psu,
+                spot=conn.spot,
+                predictor=predictor,
+                store=the_store,
+                tolerances=tol,
+            )
+            guided = GuidedRun(
+                the_plan,
+                checker=checker,
+                store=the_store,
+                runcontrol=rc_factory,
+                options=options,
+                ui=ui,
+                writer=writer,
+                padme=padme,
+            )
+            if status_only:
+                rows = guided.status()
+            else:
+                with console.status("building the beam-line model") if not json_out else _null():
+                    predictor.beamline  # noqa: B018
+                try:
+                    rows = guided.run()
+                except RunStopped as exc:
+                    stopped = exc
+                    rows = guided.status()
+                except KeyboardInterrupt:
+                    err_console.print(
+                        "interrupted: run the same command again to resume", highlight=False
+                    )
+                    raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        ui._stop_spinner()
+        if writer is not None:
+            writer.close()
+    summary = summarize(rows)
+    if json_out:
+        print_json(
+            {
+                "plan_sha256": the_plan.content_sha256,
+                "status": "stopped" if stopped else "done" if not status_only else "status",
+                "stopped_reason": str(stopped) if stopped else None,
+                "stopped_at_period": stopped.period if stopped else None,
+                "points": rows,
+                **summary,
+            }
+        )
+    else:
+        table_rows = [
+            {
+                "period": r["period"],
+                "e": r["e_beam_mev"],
+                "done": "yes" if r["done"] else "no",
+                "runs": ",".join(str(n) for n in r["runs"]),
+                "open": r["open_run"] or "",
+            }
+            for r in rows
+        ]
+        console.print(
+            rich_table(
+                f"Plan {the_plan.content_sha256[:12]}: {summary['n_done']}/{summary['n_points']} points done",
+                table_rows,
+                [
+                    ("period", "period", ""),
+                    ("e", "E [MeV]", ".3f"),
+                    ("done", "done", ""),
+                    ("runs", "runs", ""),
+                    ("open", "open run", ""),
+                ],
+            )
+        )
+        if stopped:
+            err_console.print(
+                f"stopped: {escape(str(stopped))}; run again to resume", highlight=False
+            )
+    if stopped:
+        raise typer.Exit(EXIT_STOPPED)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,243 @@
+"""Step checker against the model-driven simulator (real memcached, real HTTP server)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+
+import pytest
+from fixtures import facility as fx
+from fixtures.facility import currents_of, wait_for
+
+from scanplan.check import FAIL, OK, WARN, Checker, CheckTolerances, check_point
+from scanplan.errors import ScanplanError
+
+checker = fx.checker  # fixture
+facility = fx.facility  # fixture
+plan = fx.plan  # fixture
+plan_path = fx.plan_path  # fixture
+predictor = fx.predictor  # fixture
+store = fx.store  # fixture
+tolerances = fx.tolerances  # fixture
+
+# facts 3: BTF nominal excitation B[G] = 27.16 + 28.446 I[A]; a relative DHSTB02 mismatch of
+# 0.1 % moves the spot by ~3.8 mm at the TimePix (hard-edge, drift only).
+B0_G, DB_DI_G_PER_A = 27.16, 28.446
+TIMEPIX_MM_PER_PERMIL = 3.8
+
+
+def first_order_shift_mm(current_a: float, delta_a: float) -> float:
+    """|x shift| at the TimePix for a DHSTB02 field error equivalent to ``delta_a``."""
+    eps = DB_DI_G_PER_A * delta_a / (B0_G + DB_DI_G_PER_A * current_a)
+    return TIMEPIX_MM_PER_PERMIL * eps / 1e-3
+
+
+def events_of(store, check_id: str) -> list:
+    return [
+        e
+        for e in store.history()
+        if e.payload.get("check_id") == check_id or e.idempotency_key == f"check:{check_id}:verdict"
+    ]
+
+
+def test_check_ok_records_readings_and_verdict(checker, plan, store):
+    v = checker.check(plan, 0)
+    assert v.level == OK, v.reasons
+    assert v.reasons == ()
+    p = plan.point(0)
+    sp = v.comparison("DHSTB001 set point vs plan")
+    assert sp.expected == pytest.approx(p.dhstb01_current_a)
+    assert v.comparison("energy from DHSTB001 readback").expected == p.e_beam_mev
+    # store: 2 PSU readings + 1 TimePix reading + 1 verdict, keyed by the check id
+    evs = events_of(store, v.check_id)
+    assert sorted(e.kind for e in evs) == ["reading", "reading", "reading", "verdict"]
+    assert {e.payload["element"] for e in evs if e.kind == "reading"} == {
+        "DHSTB001",
+        "DHSTB002",
+        "TIMEPIX",
+    }
+    verdict_ev = next(e for e in evs if e.kind == "verdict")
+    assert verdict_ev.payload["level"] == OK
+    assert verdict_ev.period == 0 and verdict_ev.plan_sha256 == plan.content_sha256
+    assert len({e.idempotency_key for e in store.history()}) == len(store.history())
+
+
+@pytest.mark.parametrize(("delta_a", "level"), [(0.1, WARN), (0.35, FAIL)])
+def test_hidden_dhstb02_field_error_moves_spot_by_first_order_amount(
+    checker, facility, plan, delta_a, level
+):
+    base = checker.check(plan, 0, n_frames=10)
+    assert base.level == OK, base.reasons
+    facility.inject(f"offset:DHSTB002={delta_a}")
+    v = checker.check(plan, 0, n_frames=10)
+    shift = v.spot["x_mm"] - base.spot["x_mm"]
+    expected = first_order_shift_mm(plan.point(0).dhstb02_current_a, delta_a)
+    assert abs(shift) == pytest.approx(expected, rel=0.12)
+    c = v.comparison("TimePix x vs model (measured currents)")
+    # the readbacks did not move, so the prediction did not: the difference is the shift
+    assert abs(c.difference) == pytest.approx(abs(shift), abs=0.4)
+    assert c.level == level
+    assert v.level == level
+    assert any("TimePix x" in r for r in v.reasons)
+    # readbacks themselves are fine
+    assert v.comparison("DHSTB002 readback vs set point").level == OK
+    facility.clear()
+    assert checker.check(plan, 0).level == OK
+
+
+def test_setpoint_off_plan_spot_follows_measured_currents(checker, facility, plan):
+    delta_a = 0.2
+    cur = currents_of(plan, 0)
+    facility.set_currents({"DHSTB002": cur["DHSTB002"] + delta_a})
+    v = checker.check(plan, 0, watch=True, settle_timeout_s=3.0)
+    sp = v.comparison("DHSTB002 set point vs plan")
+    assert sp.difference == pytest.approx(delta_a, abs=1e-9)
+    assert sp.level == FAIL  # 0.2 A > setpoint_fail_a
+    # the beam is where the model says for the measured currents ...
+    assert v.comparison("TimePix x vs model (measured currents)").level == OK
+    # ... and away from the plan's prediction by the first-order amount
+    c = v.comparison("TimePix x vs model (plan)")
+    assert abs(c.difference) == pytest.approx(
+        first_order_shift_mm(cur["DHSTB002"], delta_a), rel=0.15
+    )
+    assert v.level == FAIL
+
+
+PSU_FAULTS = [
+    ("trip:DHSTB001", "DHSTB001 status", "INTERLOCK_FAULT"),
+    ("comm-error:DHSTB002", "DHSTB002 status", "COMMUNICATION_ERROR"),
+    ("nan:DHSTB001", "DHSTB001 read", "not a finite number"),
+    ("stale:DHSTB002", "DHSTB002 read", "did not change"),
+    ("missing:DHSTB001", "DHSTB001 read", "not found"),
+    ("corrupt:DHSTB002", "DHSTB002 read", "DHSTB002"),
+]
+
+
+@pytest.mark.parametrize(("fault", "name", "fragment"), PSU_FAULTS)
+def test_psu_fault_gives_fail_with_reason_and_recovers(
+    checker, facility, plan, store, fault, name, fragment
+):
+    facility.inject(fault)
+    if fault.startswith("stale"):
+        checker._seen.clear()  # a fresh session: the first read must prove liveness
+    # the publisher applies the fault on its next tick
+    assert wait_for(lambda: checker.check(plan, 0, record=False).level == FAIL, 3.0)
+    v = checker.check(plan, 0)
+    assert v.level == FAIL
+    c = v.comparison(name)
+    assert c.level == FAIL
+    assert fragment in c.reason, c.reason
+    assert any(fragment in r for r in v.reasons)
+    evs = events_of(store, v.check_id)
+    assert sorted(e.kind for e in evs) == ["reading", "reading", "reading", "verdict"]
+    element = name.split()[0]
+    bad = next(e for e in evs if e.kind == "reading" and e.payload["element"] == element)
+    assert ("error" in bad.payload) == name.endswith("read")
+    facility.clear()
+    v2 = checker.check(plan, 0, watch=True, settle_timeout_s=8.0)
+    assert v2.level == OK, v2.reasons
+
+
+@pytest.mark.parametrize(
+    ("fault", "name", "level", "fragment"),
+    [
+        ("dropped-frames", "TimePix dropped frames", WARN, "dropped"),
+        ("no-beam", "TimePix beam", FAIL, "hits"),
+        ("slow", "TimePix beam", FAIL, "within"),
+        ("dead:serval", "TimePix beam", FAIL, "failed after"),
+    ],
+)
+def test_timepix_fault_gives_clear_verdict_and_recovers(
+    checker, facility, plan, fault, name, level, fragment
+):
+    facility.inject(fault)
+    v = checker.check(plan, 0, n_frames=8)
+    assert v.level == level, v.reasons
+    c = v.comparison(name)
+    assert c.level == level
+    assert fragment in c.reason, c.reason
+    # the PSU side is untouched
+    assert v.comparison("DHSTB001 status").level == OK
+    facility.clear()
+    assert checker.check(plan, 0).level == OK
+
+
+def test_watch_waits_for_the_crew_to_set_the_point(checker, facility, plan, store):
+    target = currents_of(plan, 1)
+    timer = threading.Timer(0.4, facility.set_currents, args=(target,))
+    polls: list[dict] = []
+    timer.start()
+    try:
+        v = checker.check(plan, 1, watch=True, settle_timeout_s=5.0, on_poll=polls.append)
+    finally:
+        timer.cancel()
+    assert v.settle["settled"] is True
+    assert v.level == OK, v.reasons
+    assert len(polls) == v.settle["polls"] >= checker.tol.settle_stable_polls
+    settle_readings = [
+        e
+        for e in store.history(kinds=["reading"])
+        if e.payload.get("check_id") == v.check_id and e.payload["phase"] == "settle"
+    ]
+    assert len(settle_readings) == 2 * v.settle["polls"]
+
+
+def test_watch_timeout_on_tripped_supply(checker, facility, plan):
+    facility.inject("trip:DHSTB002")
+    v = checker.check(plan, 0, watch=True, settle_timeout_s=0.6)
+    assert v.settle["settled"] is False
+    assert v.comparison("settled").level == WARN
+    assert v.level == FAIL
+    assert any("DHSTB002: status INTERLOCK_FAULT" in r for r in v.reasons)
+
+
+def test_unknown_period_and_dead_memcached(plan, tolerances, predictor, tmp_path):
+    from fixtures.net import free_port
+
+    from scanplan.check import connect
+    from scanplan.store import SQLiteStore
+
+    conn = connect(f"127.0.0.1:{free_port()}", None, tolerances=tolerances, timeout_s=0.2)
+    try:
+        st = SQLiteStore(tmp_path / "s.sqlite")
+        c = Checker(psu=conn.psu, predictor=predictor, store=st, tolerances=tolerances)
+        with pytest.raises(ScanplanError, match="no point 7"):
+            c.check(plan, 7)
+        v = c.check(plan, 1)
+        assert v.level == FAIL
+        assert v.comparison("DHSTB001 read").measured == "ConnectionFailed"
+        assert len(st.history(kinds=["verdict"])) == 1
+    finally:
+        conn.close()
+
+
+def test_check_point_function_with_beamline(facility, plan, tolerances, predictor):
+    from scanplan.check import connect
+
+    a = facility.addresses()
+    with connect(a.memcached, a.timepix_url, key_prefix=a.key_prefix, tolerances=tolerances) as c:
+        v = check_point(
+            plan, 0, psu=c.psu, spot=c.spot, model=predictor.beamline, tolerances=tolerances
+        )
+    assert v.level == OK, v.reasons
+    pred = v.prediction["measured_currents"]
+    assert math.isfinite(pred["x_timepix_mm"])
+
+
+def test_tolerances_file(tmp_path):
+    good = tmp_path / "t.toml"
+    good.write_text('version = "mine"\n[spot]\nalignment_mm = 2.5\n')
+    tol = CheckTolerances.load(good)
+    assert tol.spot_alignment_mm == 2.5 and tol.version == "mine"
+    assert tol.setpoint_fail_a == CheckTolerances.load().setpoint_fail_a
+    bad = tmp_path / "b.toml"
+    bad.write_text("[spot]\nalignmnt_mm = 2.5\n")
+    with pytest.raises(ScanplanError, match=r"unknown key spot\.alignmnt_mm"):
+        CheckTolerances.load(bad)
+    bad.write_text("[energy]\nwarn_mev = 2.0\nfail_mev = 1.0\n")
+    with pytest.raises(ScanplanError, match="must not exceed"):
+        CheckTolerances.load(bad)
+    with pytest.raises(ScanplanError, match="not found"):
+        CheckTolerances.load(tmp_path / "nope.toml")
+    assert replace(tol, rel_spread=0.003).rel_spread == 0.003
