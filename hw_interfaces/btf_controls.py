@@ -293,6 +293,27 @@ class BtfControls:
         self._seen: dict[str, tuple[bytes, float]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
+    @classmethod
+    def from_address(
+        cls, address: str, *, timeout_s: float = READ_TIMEOUT_S, retries: int = 1, **kwargs: Any
+    ) -> BtfControls:
+        """Client for ``HOST:PORT`` with one timeout [s] for connect and read.
+
+        ValueError (saying what is wrong) for a bad address or a timeout that is not > 0;
+        nothing is contacted yet. Other keyword arguments as for the constructor.
+        """
+        host, port = parse_hostport(address)
+        if not (timeout_s > 0 and math.isfinite(timeout_s)):
+            raise ValueError(f"timeout {timeout_s:g} s must be > 0")
+        return cls(
+            host,
+            port,
+            connect_timeout_s=timeout_s,
+            read_timeout_s=timeout_s,
+            retries=retries,
+            **kwargs,
+        )
+
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"

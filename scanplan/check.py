@@ -999,14 +999,16 @@ def connect(
     """Read-only :class:`BtfControls` on ``memcached`` (``HOST:PORT``) and a
     :class:`ServalBeamMonitor` on ``timepix_url`` (None: no TimePix). Bad addresses raise
     ScanplanError; nothing is contacted yet."""
-    from hw_interfaces.btf_controls import BtfControls, parse_hostport
+    from hw_interfaces.btf_controls import BtfControls
     from hw_interfaces.timepix import ServalBeamMonitor, ServalClient
 
     tol = tolerances or CheckTolerances.load()
     if not (timeout_s > 0 and math.isfinite(timeout_s)):
         raise ScanplanError("the hardware timeout must be > 0 s")
     try:
-        host, port = parse_hostport(memcached)
+        psu = BtfControls.from_address(
+            memcached, timeout_s=timeout_s, key_prefix=key_prefix, max_age_s=tol.max_age_s
+        )
     except ValueError as exc:
         raise ScanplanError(f"memcached address: {exc}") from None
     monitor = None
@@ -1021,13 +1023,4 @@ def connect(
             timeout_s=tol.spot_frames_timeout_s,
             min_hits=tol.spot_min_hits,
         )
-    psu = BtfControls(
-        host,
-        port,
-        key_prefix=key_prefix,
-        connect_timeout_s=timeout_s,
-        read_timeout_s=timeout_s,
-        retries=1,
-        max_age_s=tol.max_age_s,
-    )
     return Connections(psu, monitor)

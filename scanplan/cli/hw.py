@@ -37,22 +37,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _btf(memcached: str, key_prefix: str, timeout_s: float):
-    from hw_interfaces.btf_controls import BtfControls, parse_hostport
+    from hw_interfaces.btf_controls import BtfControls
 
-    try:
-        host, port = parse_hostport(memcached)
-    except ValueError as exc:
-        raise ScanplanError(f"--memcached: {exc}") from None
     if timeout_s <= 0:
         raise ScanplanError("--timeout-s must be > 0")
-    return BtfControls(
-        host,
-        port,
-        key_prefix=key_prefix,
-        connect_timeout_s=timeout_s,
-        read_timeout_s=timeout_s,
-        retries=1,
-    )
+    try:
+        return BtfControls.from_address(memcached, timeout_s=timeout_s, key_prefix=key_prefix)
+    except ValueError as exc:
+        raise ScanplanError(f"--memcached: {exc}") from None
 
 
 def _print_record(record: dict[str, Any], title: str, json_out: bool) -> None:
