@@ -23,5 +23,6 @@ PY=${PYTHON:-python3}
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 
 echo "== ruff"; "$PY" -m ruff check .
-echo "== import-linter"; lint-imports
+echo "== import-linter"
+"$PY" -c 'import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())'
 echo "== pytest"; "$PY" -m pytest "$@"
