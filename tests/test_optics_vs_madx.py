@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from madx_reference import madx_for, madx_r_matrix, madx_to_xtrack_similarity, madx_twiss
 
 from beamline import optics
+from beamline.madx import madx_for, madx_r_matrix, madx_to_xtrack_similarity, madx_twiss
 from beamline.model import BeamLine
 
 REL_TOL = 1e-6
@@ -23,10 +23,13 @@ def _configurations():
     yield "run3 matched", {}
     yield "polarity -+-+", {"polarity": {"Q1": -1, "Q2": 1, "Q3": -1, "Q4": 1}}
     yield "polarity ++++", {"polarity": {"Q1": 1, "Q2": 1, "Q3": 1, "Q4": 1}}
-    yield "265 MeV, quads changed", {
-        "energy_mev": 265.0,
-        "currents": {"Q1": 15.0, "Q2": 12.0, "Q3": 18.0, "Q4": 20.0},
-    }
+    yield (
+        "265 MeV, quads changed",
+        {
+            "energy_mev": 265.0,
+            "currents": {"Q1": 15.0, "Q2": 12.0, "Q3": 18.0, "Q4": 20.0},
+        },
+    )
 
 
 @pytest.fixture(scope="module", params=list(_configurations()), ids=lambda c: c[0])

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from madx_reference import madx_for
 
 from beamline import spread
 from beamline.apertures import SLITS, Jaws
+from beamline.madx import madx_for
 from beamline.source import draw_deviates, initial_coordinates, load_source
 
 cpymad = pytest.importorskip("cpymad.madx")

@@ -1,4 +1,7 @@
-"""MAD-X (cpymad) run on the very same deck as the xtrack model: the independent reference."""
+"""MAD-X (cpymad) on the very same deck as the xtrack model: the second opinion.
+
+cpymad is an optional dependency (the ``test`` extra); it is imported only when used.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from beamline import lattice
-from beamline.model import BeamLine
+from . import lattice
+from .model import BeamLine
 
 
 def madx_for(bl: BeamLine, overrides: Mapping[str, float] | None = None):
@@ -32,6 +35,7 @@ def madx_for(bl: BeamLine, overrides: Mapping[str, float] | None = None):
 
 
 def madx_twiss(madx, bl: BeamLine):
+    """MAD-X twiss from the beam's initial Twiss at the line start, with R-matrices."""
     b = bl.beam
     return madx.twiss(
         betx=b.betx_m, alfx=b.alfx, bety=b.bety_m, alfy=b.alfy, dx=b.dx_m, dpx=b.dpx, rmatrix=True
