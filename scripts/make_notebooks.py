@@ -97,36 +97,15 @@ NB01 = [
     code(SETUP),
     code(
         """
-        from cpymad.madx import Madx
-
-        from beamline import lattice, optics
+        from beamline import optics
+        from beamline.madx import madx_for, madx_r_matrix, madx_to_xtrack_similarity, madx_twiss
         from beamline.model import BeamLine
 
+        # MAD-X (cpymad) is given the very text xtrack loads (beamline.lattice.madx_deck) and the
+        # model's present knob values (currents, polarities, gaps): beamline.madx.madx_for
         bl = BeamLine("run3_2022", match_dipoles=True)
         print(f"settings {bl.settings.name} ({bl.settings.version}), E = {bl.energy_mev} MeV")
         print({k: round(v, 4) for k, v in bl.currents_a().items()})
-
-
-        def madx_for(bl):
-            \"\"\"MAD-X loaded with the deck of bl and its present knob values.\"\"\"
-            madx = Madx(stdout=False)
-            madx.input(lattice.madx_deck(bl.settings.name, bl.energy_mev))
-            for key, value in bl.knob_values().items():
-                if key.endswith("_current_a"):
-                    madx.globals[f"i_{key[: -len('_current_a')]}_a"] = value
-                elif key.endswith("_polarity"):
-                    madx.globals[f"pol_{key[: -len('_polarity')]}"] = value
-                elif key.endswith(("_gap_mm", "_center_mm")):
-                    madx.globals[key] = value
-            madx.input(lattice.madx_beam_command(bl.energy_mev))
-            madx.use(sequence=bl.spec.sequence_name)
-            return madx
-
-
-        def madx_twiss(madx, bl):
-            b = bl.beam
-            return madx.twiss(betx=b.betx_m, alfx=b.alfx, bety=b.bety_m, alfy=b.alfy,
-                              dx=b.dx_m, dpx=b.dpx, rmatrix=True)
         """
     ),
     md(
@@ -235,16 +214,14 @@ NB01 = [
         madx = madx_for(bl)
         tw_m = madx_twiss(madx, bl)
         beta0 = float(bl.line.particle_ref.beta0[0])
-        S = np.diag([1.0, 1.0, 1.0, 1.0, beta0, 1.0 / beta0])
+        S = madx_to_xtrack_similarity(beta0)          # diag(1, 1, 1, 1, beta0, 1/beta0)
         rows_m = {n.split(":")[0]: i for i, n in enumerate(tw_m.name)}
         start = bl.line.element_names[0]
         markers = list(tw_line.name[tw_line.element_type == "Marker"].drop_duplicates())
         map_dev = {}
         for name in markers:
             r_x = optics.r_matrix(bl, start, name).to_numpy()
-            i = rows_m[name]
-            r_m = np.array([[tw_m[f"re{a}{c}"][i] for c in range(1, 7)] for a in range(1, 7)])
-            r_m = S @ r_m @ np.linalg.inv(S)
+            r_m = S @ madx_r_matrix(tw_m, rows_m[name]) @ np.linalg.inv(S)
             map_dev[name] = float(np.max(np.abs(r_x - r_m) / np.maximum(np.abs(r_m), 1e-3)))
         madx.quit()
         map_dev = pd.Series(map_dev, name="max |R_xt - R_madx| / max(|R_madx|, 1e-3)")
@@ -384,9 +361,8 @@ NB02 = [
     code(SETUP),
     code(
         """
-        from cpymad.madx import Madx
-
-        from beamline import lattice, spread
+        from beamline import spread
+        from beamline.madx import madx_for, madx_r_matrix, madx_twiss
         from beamline.model import BeamLine
 
         E0 = 282.5
@@ -420,20 +396,14 @@ NB02 = [
     ),
     code(
         """
-        madx = Madx(stdout=False)
-        madx.input(lattice.madx_deck("run3_2022", E0))
-        for key, value in bl.knob_values().items():
-            if key.endswith("_current_a"):
-                madx.globals[f"i_{key[: -len('_current_a')]}_a"] = value
-        madx.input(lattice.madx_beam_command(E0))
-        madx.use(sequence=bl.spec.sequence_name)
-        tw = madx.twiss(betx=beam.betx_m, alfx=beam.alfx, bety=beam.bety_m, alfy=beam.alfy, rmatrix=True)
+        madx = madx_for(bl)                    # the same deck and knobs as the xtrack model
+        tw = madx_twiss(madx, bl)
         names = [n.split(":")[0] for n in tw.name]
         row = {n: i for i, n in enumerate(names)}
 
 
         def rmat(i):
-            return np.array([[tw[f"re{a}{c}"][i] for c in range(1, 7)] for a in range(1, 7)])
+            return madx_r_matrix(tw, i)
 
 
         # PDG / Highland multiple-scattering angle of the Mylar window (facts: ~0.7 mrad)
