@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 "$PY" -m pip install -q --disable-pip-version-check -e .
-scanplan optics --plot optics.png
+"$PY" -m scanplan optics --plot optics.png
