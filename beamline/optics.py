@@ -33,6 +33,11 @@ _TWISS_COLS = {
 COORDS = ("x", "px", "y", "py", "zeta", "pzeta")
 
 
+def rms_size_m(beta_m: float, emit_m: float, disp_m: float, sigma_delta: float) -> float:
+    """rms beam size [m]: betatron part sqrt(beta*emit) and dispersive part D*sigma_delta."""
+    return float(np.sqrt(beta_m * emit_m + (disp_m * sigma_delta) ** 2))
+
+
 def twiss_table(bl: BeamLine):
     """xtrack TwissTable of the whole line from the beam's initial Twiss (orbit from x = 0)."""
     line = bl.line
@@ -124,8 +129,8 @@ def key_points(bl: BeamLine) -> pd.DataFrame:
     for element, label in bl.spec.key_points.items():
         r = first.loc[element]
         r16 = float(r_between(full, start, element)[0, 5])
-        sx = np.sqrt(r.betx_m * bl.beam.emit_x_m + (r.dx_m * bl.beam.sigma_delta) ** 2)
-        sy = np.sqrt(r.bety_m * bl.beam.emit_y_m + (r.dy_m * bl.beam.sigma_delta) ** 2)
+        sx = rms_size_m(r.betx_m, bl.beam.emit_x_m, r.dx_m, bl.beam.sigma_delta)
+        sy = rms_size_m(r.bety_m, bl.beam.emit_y_m, r.dy_m, bl.beam.sigma_delta)
         rows.append(
             {
                 "name": label,

@@ -10,13 +10,12 @@ from the line start, ~10 ms) and takes sizes from the Twiss functions.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from . import calibration
 from .constants import energy_mev_from_momentum
 from .model import BeamLine
-from .optics import r_between, twiss_table
+from .optics import r_between, rms_size_m, twiss_table
 
 POINTS = {"target": "padme_target", "timepix": "timepix"}
 
@@ -79,11 +78,11 @@ def predict_spot(
         row = tw.rows[element]
         values[f"x_{key}_mm"] = 1e3 * float(row.x[0])
         values[f"y_{key}_mm"] = 1e3 * float(row.y[0])
-        values[f"sigma_x_{key}_mm"] = 1e3 * math.sqrt(
-            float(row.betx[0]) * b.emit_x_m + (float(row.dx[0]) * rel_spread) ** 2
+        values[f"sigma_x_{key}_mm"] = 1e3 * rms_size_m(
+            float(row.betx[0]), b.emit_x_m, float(row.dx[0]), rel_spread
         )
-        values[f"sigma_y_{key}_mm"] = 1e3 * math.sqrt(
-            float(row.bety[0]) * b.emit_y_m + (float(row.dy[0]) * rel_spread) ** 2
+        values[f"sigma_y_{key}_mm"] = 1e3 * rms_size_m(
+            float(row.bety[0]), b.emit_y_m, float(row.dy[0]), rel_spread
         )
     r16 = float(r_between(tw, "dhstb02", "timepix")[0, 5])
     # d(eps)/dI for DHSTB02: eps = p_D2(I)/p_beam - 1
