@@ -25,4 +25,5 @@ PY=${PYTHON:-python3}
 echo "== ruff"; "$PY" -m ruff check .
 echo "== import-linter"
 "$PY" -c 'import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())'
+echo "== mypy"; "$PY" -m mypy
 echo "== pytest"; "$PY" -m pytest "$@"

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -99,8 +100,17 @@ def rich_table(
     return table
 
 
-def parse_range(text: str, name: str) -> list[float]:
-    """Parse ``a:b:step`` (inclusive of b), ``a:b`` (step 1) or ``v1,v2,...`` into floats."""
+#: Most values a range option may expand to: beyond this it is a typo (a step of 1e-9), and
+#: expanding it would exhaust memory instead of answering. Commands may ask for less.
+MAX_RANGE_POINTS = 100_000
+
+
+def parse_range(text: str, name: str, max_points: int = MAX_RANGE_POINTS) -> list[float]:
+    """Parse ``a:b:step`` (inclusive of b), ``a:b`` (step 1) or ``v1,v2,...`` into floats.
+
+    Every value must be finite, and the range may hold at most ``max_points`` values; anything
+    else is a :class:`ScanplanError` naming the option (``name``).
+    """
     try:
         if ":" in text:
             parts = [float(p) for p in text.split(":")]
@@ -108,12 +118,20 @@ def parse_range(text: str, name: str) -> list[float]:
                 parts.append(1.0)
             if len(parts) != 3:
                 raise ValueError
+            if not all(math.isfinite(p) for p in parts):
+                raise ScanplanError(f"{name}: range '{text}' has a non-finite value")
             start, stop, step = parts
             if step <= 0 or stop < start:
                 raise ScanplanError(
                     f"{name}: range '{text}' has no points (need start <= stop and step > 0)"
                 )
-            n = math.floor((stop - start) / step + 1e-9) + 1
+            n_float = (stop - start) / step + 1e-9
+            if n_float >= max_points:
+                raise ScanplanError(
+                    f"{name}: range '{text}' has {math.floor(n_float) + 1} values; "
+                    f"at most {max_points} are allowed (use a larger step)"
+                )
+            n = math.floor(n_float) + 1
             return [start + i * step for i in range(n)]
         values = [float(p) for p in text.split(",") if p.strip()]
     except ScanplanError:
@@ -124,4 +142,36 @@ def parse_range(text: str, name: str) -> list[float]:
         ) from None
     if not values:
         raise ScanplanError(f"{name}: no values given")
+    if not all(math.isfinite(v) for v in values):
+        raise ScanplanError(f"{name}: '{text}' has a non-finite value")
+    if len(values) > max_points:
+        raise ScanplanError(f"{name}: {len(values)} values; at most {max_points} are allowed")
     return values
+
+
+class RangeType(click.ParamType):
+    """Click parameter type for ranges (``start:stop:step``, ``start:stop``, ``v1,v2,...``).
+
+    The one range parser of the CLI: use it as ``typer.Option(click_type=RANGE)`` so that a bad
+    range is a usage error naming the option. The value is a ``list[float]``.
+    """
+
+    name = "start:stop:step|v1,v2,..."
+
+    def __init__(self, max_points: int = MAX_RANGE_POINTS) -> None:
+        self.max_points = max_points
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[float]:
+        if isinstance(value, list):
+            return [float(v) for v in value]
+        label = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "range"
+        try:
+            return parse_range(str(value), label, self.max_points)
+        except ScanplanError as exc:
+            self.fail(str(exc).removeprefix(f"{label}: "), param, ctx)
+
+
+#: Shared instance for range options.
+RANGE = RangeType()
