@@ -1,9 +1,15 @@
-"""TimePix geometry, beam-spot estimator and the Serval client against the simulated server."""
+"""TimePix geometry, beam-spot estimator, the jsonimage stream and the Serval client against
+the simulated server (real HTTP and TCP on 127.0.0.1, ephemeral ports, bounded timeouts)."""
 
 from __future__ import annotations
 
+import json
+import socket
+import struct
+import threading
 import time
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -12,7 +18,15 @@ from fixtures.net import free_port
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hw_interfaces.errors import ConnectionFailed, DeviceTimeout, NoBeam, NoData, ProtocolError
+from hw_interfaces.errors import (
+    BadRequest,
+    ConnectionFailed,
+    DecodeError,
+    DeviceTimeout,
+    NoBeam,
+    NoData,
+    ProtocolError,
+)
 from hw_interfaces.sim import Fault
 from hw_interfaces.timepix import (
     RECORDING,
@@ -23,6 +37,7 @@ from hw_interfaces.timepix import (
     ServalClient,
     TimepixGeometry,
     estimate_beam_spot,
+    jsonimage,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -223,3 +238,166 @@ def test_unknown_endpoint_and_bad_url(serval_sim):
         client._request("/nope")
     with pytest.raises(ValueError, match="URL"):
         ServalClient("127.0.0.1:8080")
+
+
+# -- Serval's API (version 4.1.x as ADTimePix3 drives it) ---------------------------------
+
+
+def test_detector_health_measurement_and_configs(serval_sim):
+    client = ServalClient(serval_sim.url, timeout_s=1.0)
+    det = client.detector()
+    assert set(det) >= {"Info", "Health", "Config", "Layout"}
+    info = det["Info"]
+    # ADTimePix3 derives the image width as PixCount / NumberOfRows
+    assert info["PixCount"] // info["NumberOfRows"] == 1536 and info["NumberOfRows"] == 512
+    assert isinstance(det["Health"], list)  # Serval 4: one health entry per board
+    health = client.detector_health()
+    assert {"LocalTemperature", "FPGATemperature", "BiasVoltage", "ChipTemperatures"} <= set(health)
+    meas = client.measurement()
+    assert meas["Info"]["Status"] == RECORDING
+    client.set_measurement_config({"Corrections": {"x": 1}})
+    assert client.measurement_config() == {"Corrections": {"x": 1}}
+    client.set_detector_config({"BiasVoltage": 90})
+    assert client.detector_config()["BiasVoltage"] == 90
+    assert client.detector_health()["BiasVoltage"] == 90
+
+
+def test_idle_dashboard_has_no_measurement(serval_sim):
+    client = ServalClient(serval_sim.url, timeout_s=1.0)
+    client.stop_measurement()
+    assert client.dashboard()["Measurement"] is None
+    assert client.measurement_status() == "DA_IDLE"
+
+
+def test_no_invented_frames_endpoint(serval_sim):
+    with pytest.raises(ProtocolError, match="404"):
+        ServalClient(serval_sim.url)._request("/measurement/frames", {"since": 0})
+
+
+def test_default_destination_is_a_jsonimage_listen_channel(serval_sim):
+    client = ServalClient(serval_sim.url, timeout_s=1.0)
+    channels = client.destination()["Preview"]["ImageChannels"]
+    assert channels[0]["Format"] == "jsonimage"
+    assert channels[0]["Base"] == f"tcp://listen@127.0.0.1:{serval_sim.preview_port}"
+    assert client.preview_stream_address() == ("127.0.0.1", serval_sim.preview_port)
+
+
+def test_jsonimage_frames_on_the_wire_follow_the_documented_format(serval_sim):
+    """Read the stream by hand (JSON line, then big-endian uint16 pixels, row-major)."""
+    with socket.create_connection(("127.0.0.1", serval_sim.preview_port), timeout=5.0) as s:
+        buf = b""
+        while b"\n" not in buf:
+            buf += s.recv(65536)
+        line, _, rest = buf.partition(b"\n")
+        header = json.loads(line)
+        assert (header["width"], header["height"], header["pixelFormat"]) == (1536, 512, "uint16")
+        need = header["width"] * header["height"] * 2
+        while len(rest) < need:
+            rest += s.recv(1 << 20)
+    pixels = struct.unpack(f">{header['width'] * header['height']}H", rest[:need])
+    total = sum(pixels)
+    hot = sum(serval_sim.hot_pixel_count for _ in serval_sim.hot_pixels)
+    assert total > hot + 100  # beam hits besides the hot pixels
+    for chip, px, py in serval_sim.hot_pixels:
+        gx, gy = (chip % 6) * 256 + px, (chip // 6) * 256 + py
+        assert pixels[gy * 1536 + gx] >= serval_sim.hot_pixel_count
+
+
+def test_jsonimage_reader_decodes_hand_made_bytes():
+    image = np.zeros((3, 4), dtype=np.int64)
+    image[1, 2], image[2, 0] = 7, 70000
+    head = json.dumps({"width": 4, "height": 3, "pixelFormat": "uint32", "frameNumber": 9})
+    raw = head.encode() + b"\n" + struct.pack(">12I", *image.ravel().tolist())
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(raw + raw[:10])
+        reader = jsonimage.JsonImageReader(b, "test")
+        header, got = reader.read_frame(time.monotonic() + 2.0)
+        assert header["frameNumber"] == 9 and got.tolist() == image.tolist()
+        with pytest.raises(DeviceTimeout):  # a half frame never completes
+            reader.read_frame(time.monotonic() + 0.2)
+        a.close()
+        with pytest.raises(ConnectionFailed, match="closed"):
+            reader.read_frame(time.monotonic() + 2.0)
+
+
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        (b"HTTP/1.1 200 OK\r\n\r\n<html>", "bad header"),
+        (b'{"width": 4, "height": 3, "pixelFormat": "float64"}\n', "pixelFormat"),
+        (b'{"width": 100000, "height": 100000}\n', "pixels"),
+        (b"x" * (jsonimage.MAX_HEADER_BYTES + 10), "header line"),
+    ],
+)
+def test_jsonimage_reader_refuses_garbage(payload, match):
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(payload)
+        with pytest.raises(DecodeError, match=match):
+            jsonimage.JsonImageReader(b, "test").read_frame(time.monotonic() + 2.0)
+
+
+def test_configure_preview_moves_the_stream_and_restarts_the_measurement(serval_sim):
+    client = ServalClient(serval_sim.url, timeout_s=1.0)
+    port = free_port()
+    monitor = ServalBeamMonitor(client, n_frames=5, timeout_s=5.0)
+    monitor.configure_preview(port)
+    assert client.preview_stream_address() == ("127.0.0.1", port)
+    assert serval_sim.preview_port == port
+    assert monitor.read_beam_spot().x_mm == pytest.approx(1.5, abs=0.15)
+
+
+def test_destination_without_a_preview_channel_is_no_data(serval_sim):
+    client = ServalClient(serval_sim.url, timeout_s=1.0)
+    client.set_destination({"Raw": [{"Base": "file:/tmp/raw"}]})
+    with pytest.raises(NoData, match="Preview ImageChannel"):
+        ServalBeamMonitor(client).read_beam_spot(3, 1.0)
+    with pytest.raises(ProtocolError, match="400"):
+        client.set_destination({"Preview": {"ImageChannels": [{"Base": "x", "Format": "bmp"}]}})
+
+
+def test_dead_server_during_a_measurement_is_connection_failed(serval_sim):
+    monitor = ServalBeamMonitor(ServalClient(serval_sim.url, timeout_s=0.5), n_frames=200)
+    threading.Timer(0.3, serval_sim.kill).start()
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionFailed, match=r"closed|preview"):
+        monitor.read_beam_spot(200, 10.0)
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_bounds_on_frames_and_timeouts(serval_sim):
+    client = ServalClient(serval_sim.url)
+    for bad in (float("nan"), float("inf"), 0.0, -1.0, 1e300):
+        with pytest.raises(BadRequest, match="timeout"):
+            ServalClient(serval_sim.url, timeout_s=bad)
+        with pytest.raises(BadRequest, match="timeout"):
+            ServalBeamMonitor(client).collect(5, bad)
+    for bad_n in (0, -3, 10**9):
+        with pytest.raises(BadRequest, match="frames"):
+            ServalBeamMonitor(client).collect(bad_n, 1.0)
+
+
+class _GarbageHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"\x00\xffnot json at all"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_http_server_answering_garbage_is_a_decode_error():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GarbageHandler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(DecodeError, match="non-JSON"):
+            ServalBeamMonitor(ServalClient(url, timeout_s=1.0)).read_beam_spot(3, 1.0)
+    finally:
+        server.shutdown()
+        server.server_close()
