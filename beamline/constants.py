@@ -1,23 +1,27 @@
-"""Physical constants (CODATA, via scipy.constants). The only module that owns them."""
+"""Physical constants: the only module that owns them.
+
+Literal CODATA 2022 values (NIST, https://physics.nist.gov/cuu/Constants/, the set
+``scipy.constants`` carries since SciPy 1.15), written out rather than imported because
+``import scipy.constants`` costs about 0.2-0.5 s of every command's start-up.
+``tests/test_constants.py`` checks each against ``scipy.constants``.
+"""
 
 from __future__ import annotations
 
 import math
 
-import scipy.constants as _sc
-
-#: speed of light in vacuum [m/s]
-C_LIGHT_M_PER_S: float = _sc.c
-#: electron (positron) rest energy [MeV]
-ELECTRON_MASS_MEV: float = _sc.physical_constants["electron mass energy equivalent in MeV"][0]
+#: speed of light in vacuum [m/s] (exact by definition of the metre)
+C_LIGHT_M_PER_S: float = 299792458.0
+#: electron (positron) rest energy [MeV] (CODATA 2022: 0.510 998 950 69(16) MeV)
+ELECTRON_MASS_MEV: float = 0.51099895069
 #: electron (positron) rest energy [eV] (xtrack's unit for mass0)
 ELECTRON_MASS_EV: float = ELECTRON_MASS_MEV * 1e6
-#: reduced Planck constant times c [MeV fm]
-HBAR_C_MEV_FM: float = _sc.physical_constants["reduced Planck constant times c in MeV fm"][0]
-#: classical electron radius [m]
-ELECTRON_RADIUS_M: float = _sc.physical_constants["classical electron radius"][0]
-#: fine-structure constant
-ALPHA_EM: float = _sc.fine_structure
+#: reduced Planck constant times c [MeV fm] (exact since the 2019 SI: 197.326 980 4... MeV fm)
+HBAR_C_MEV_FM: float = 197.3269804593025
+#: classical electron radius [m] (CODATA 2022: 2.817 940 3205(13) e-15 m)
+ELECTRON_RADIUS_M: float = 2.8179403205e-15
+#: fine-structure constant (CODATA 2022: 7.297 352 5643(11) e-3)
+ALPHA_EM: float = 0.0072973525643
 #: momentum [MeV/c] bent on a 1 T m rigidity: p = c * B * rho (unit charge)
 MEV_PER_TESLA_METRE: float = C_LIGHT_M_PER_S * 1e-6
 #: gauss per tesla
