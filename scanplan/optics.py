@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .model_cache import cached_json
+
 
 @dataclass
 class OpticsReport:
@@ -22,8 +24,24 @@ def optics_report(
     """Key-point optics for ``settings`` at ``energy_mev`` [MeV] with the dipoles matched.
 
     Without ``energy_mev`` the settings' reference energy is used, with the dipole currents
-    of the settings file as they are.
+    of the settings file as they are. Without a plot the result comes from
+    :mod:`scanplan.model_cache` when the same lattice, settings, calibrations and model code
+    produced it before (then xtrack is not even imported).
     """
+    if plot_path is None:
+        doc = cached_json(
+            "optics",
+            {"settings": settings, "energy_mev": energy_mev},
+            lambda: _compute(settings, energy_mev, None),
+        )
+    else:
+        doc = _compute(settings, energy_mev, plot_path)
+    return OpticsReport(**doc, plot_path=plot_path)
+
+
+def _compute(
+    settings: str | None, energy_mev: float | None, plot_path: Path | None
+) -> dict[str, Any]:
     from beamline import optics
     from beamline.model import BeamLine
 
@@ -33,10 +51,9 @@ def optics_report(
         from beamline.plots import plot_optics
 
         plot_optics(bl, plot_path)
-    return OpticsReport(
-        settings=bl.settings.name,
-        energy_mev=bl.energy_mev,
-        currents_a=bl.currents_a(),
-        rows=table.to_dict(orient="records"),
-        plot_path=plot_path,
-    )
+    return {
+        "settings": bl.settings.name,
+        "energy_mev": bl.energy_mev,
+        "currents_a": bl.currents_a(),
+        "rows": table.to_dict(orient="records"),
+    }

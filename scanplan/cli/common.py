@@ -10,7 +10,9 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -175,3 +177,46 @@ class RangeType(click.ParamType):
 
 #: Shared instance for range options.
 RANGE = RangeType()
+
+
+#: Image formats the plots are written in (matplotlib back-ends that need no extra package).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".pdf", ".svg")
+
+
+def check_output_path(
+    path: str | os.PathLike[str] | None, option: str, *, suffixes: Sequence[str] = ()
+) -> Path | None:
+    """The one check of an output file named on the command line, made before any work.
+
+    Refused (:class:`ScanplanError` naming ``option``): an empty path, an existing folder or
+    anything else that is not a regular file, a suffix outside ``suffixes`` (when given), a
+    folder that does not exist (never created silently) or that cannot be written. The
+    folder is probed by creating and removing a temporary file, which also catches read-only
+    file systems and a root user on ``/proc``. ``None`` (option not given) passes through.
+    """
+    if path is None:
+        return None
+    text = os.fspath(path)
+    if not text.strip():
+        raise ScanplanError(f"{option}: empty path")
+    p = Path(text)
+    if p.is_dir() or text.endswith(("/", os.sep)):
+        raise ScanplanError(f"{option}: {text} is a folder; give a file name")
+    if p.exists() and not p.is_file():
+        raise ScanplanError(f"{option}: {text} is not a regular file")
+    if suffixes and p.suffix.lower() not in suffixes:
+        allowed = ", ".join(suffixes)
+        raise ScanplanError(f"{option}: {text} must end in one of {allowed}")
+    folder = p.parent
+    if not folder.exists():
+        raise ScanplanError(f"{option}: folder {folder} does not exist (create it first)")
+    if not folder.is_dir():
+        raise ScanplanError(f"{option}: {folder} is not a folder")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ScanplanError(f"{option}: {text} is not writable")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".scanplan-probe-"):
+            pass
+    except OSError as exc:
+        raise ScanplanError(f"{option}: cannot write in folder {folder} ({exc.strerror})") from None
+    return p

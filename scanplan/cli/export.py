@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, rich_table
+from .common import check_output_path, console, guarded, print_json, rich_table
 
 
 def _store_for(path: Path | None, *, required: bool) -> Any:
@@ -96,6 +96,7 @@ def export(
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Export a plan (hash verified) to one of PADME's bookkeeping formats."""
+    check_output_path(output, "--output")
     from scanplan.atomic import atomic_write_text
     from scanplan.exports import FORMATS, ExportOptions, export_text, read_runs_file
     from scanplan.exports.common import plan_sha256

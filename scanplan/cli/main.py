@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
+
 import typer
 
 from . import calib as _calib
@@ -53,8 +57,57 @@ app.command("check")(_check.check)
 app.command("run")(_run.run)
 
 
+def _skip_notebook_progress_bars() -> None:
+    """xtrack imports ``tqdm.notebook`` at import time, which imports IPython (0.2-0.4 s).
+    A console process never shows notebook widgets: mark the module absent so xtrack falls
+    back to the console progress bar (its import is guarded by ``except``)."""
+    if "ipykernel" not in sys.modules:
+        sys.modules.setdefault("tqdm.notebook", None)  # type: ignore[arg-type]
+
+
+#: Exit code of an unexpected exception (a bug; BSD's EX_SOFTWARE): one ``error:`` line
+#: instead of a traceback; ``SCANPLAN_DEBUG=1`` re-raises it. Distinct from 2 (bad input)
+#: and 3 (check FAIL / run stopped) so that tests catch such bugs.
+EXIT_INTERNAL_ERROR = 70
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit code.
+
+    Whatever goes wrong ends as one ``error: ...`` line on stderr: usage errors (unknown
+    option, bad value; click's or typer's) exit 2 like every other user error; an interrupt
+    exits 130; an unexpected exception exits :data:`EXIT_INTERNAL_ERROR`.
+    """
+    import click
+    from typer._click import exceptions as typer_click
+
+    from .common import EXIT_USER_ERROR, USER_ERRORS, fail
+
+    _skip_notebook_progress_bars()
+    try:
+        rv = app(args=argv, prog_name="scanplan", standalone_mode=False)
+    except (click.ClickException, typer_click.ClickException) as exc:
+        message = exc.format_message().strip()
+        if not message:  # no arguments: the help was printed instead
+            return EXIT_USER_ERROR
+        fail(message)
+        return EXIT_USER_ERROR
+    except USER_ERRORS as exc:  # raised outside a guarded command (e.g. a callback)
+        fail(str(exc))
+        return EXIT_USER_ERROR
+    except (click.Abort, typer.Abort, KeyboardInterrupt):
+        fail("interrupted")
+        return 130
+    except Exception as exc:
+        if os.environ.get("SCANPLAN_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (SCANPLAN_DEBUG=1 shows the traceback)")
+        return EXIT_INTERNAL_ERROR
+    return rv if isinstance(rv, int) else 0
+
+
 def main() -> None:
-    app()
+    sys.exit(run())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import console, guarded, print_json, rich_table
+from .common import IMAGE_SUFFIXES, check_output_path, console, guarded, print_json, rich_table
 
 
 @guarded
@@ -27,6 +27,7 @@ def optics(
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Optics table at SLTB2..TimePix for a settings entry and beam energy."""
+    check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
     from scanplan.optics import optics_report
 
     report = optics_report(settings=settings, energy_mev=energy_mev, plot_path=plot)

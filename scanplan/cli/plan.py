@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ScanplanError
-from .common import console, guarded, parse_range, print_json, rich_table
+from .common import (
+    IMAGE_SUFFIXES,
+    check_output_path,
+    console,
+    guarded,
+    parse_range,
+    print_json,
+    rich_table,
+)
 
 _PM = re.compile(r"^\s*([^+±]+?)\s*(?:\+-|±|\+/-)\s*([^+±]+)\s*$")
 
@@ -180,6 +188,7 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Plan a scan over a mass, sqrt(s) or beam-energy range and write the plan JSON."""
+    check_output_path(output, "--output")
     from scanplan.planner import PlanRequest, plan_scan
     from scanplan.records import save_plan
 
@@ -261,6 +270,7 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Print point rows as JSON.")] = False,
 ) -> None:
     """Table of a plan's points (with calendar) and an optional plot over the line shapes."""
+    check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
     from scanplan.records import load_plan
 
     p = load_plan(plan_file)
@@ -406,6 +416,7 @@ def sensitivity(
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Expected CLs upper limit on g versus mass (Asimov; optional toy-MC grid on Dask)."""
+    check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
     import numpy as np
 
     from scanplan.planner import plan_model
@@ -517,6 +528,7 @@ def compare(
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Two plans side by side: points, spacing, POT, time, coverage, expected limits."""
+    check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
     from scanplan.compare import compare_plans
     from scanplan.records import load_plan
 
@@ -578,6 +590,7 @@ def optimise(
     ] = False,
 ) -> None:
     """Redistribute the beam time over the points to maximise sensitivity in a mass window."""
+    check_output_path(output, "--output")
     from scanplan.optimise import optimise_plan
     from scanplan.records import load_plan, save_plan
 

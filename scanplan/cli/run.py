@@ -28,7 +28,15 @@ from .check import (
     poll_text,
     print_verdict,
 )
-from .common import console, err_console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    check_output_path,
+    console,
+    err_console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
 
 register_user_error(HardwareError)
 
@@ -187,6 +195,7 @@ def run(
 ) -> None:
     """Take the plan point by point: show/set currents, check, start the PADME run with the
     tag, record; resumable after a crash. Exit 0 done, 3 stopped (resume), 2 bad input."""
+    check_output_path(audit_log, "--audit-log")
     from hw_interfaces.btf_controls import BtfControls, parse_hostport
     from hw_interfaces.runcontrol import RunControlClient
 

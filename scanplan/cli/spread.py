@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from ..errors import ScanplanError
-from .common import console, err_console, guarded, parse_range, print_json, rich_table
+from .common import (
+    check_output_path,
+    console,
+    err_console,
+    guarded,
+    parse_range,
+    print_json,
+    rich_table,
+)
 
 SLITS = ("SLTB2", "SLTB3", "SLTB4", "SLTB5")
 MAX_TABLE_ROWS = 60
@@ -82,6 +90,8 @@ def spread(
 ) -> None:
     """Energy spread and transmission for every energy and slit setting; advisor for a
     target spread. Slit jaws are black absorbers."""
+    check_output_path(out, "--out", suffixes=(".csv", ".parquet", ".pq"))
+    check_output_path(plot, "--plot", suffixes=(".png",))
     from rich.progress import Progress
 
     from scanplan.spread import spread_report
