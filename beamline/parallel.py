@@ -63,7 +63,7 @@ def map_ordered(
     if n_workers is not None and n_workers < 1:
         raise BeamlineInputError(f"n_workers must be >= 1, got {n_workers}")
     mode = "sync" if scheduler is None else str(scheduler)
-    if mode not in SCHEDULERS and "://" not in mode:
+    if mode not in SCHEDULERS and not mode.startswith(("tcp://", "tls://")):
         raise BeamlineInputError(
             f"scheduler '{scheduler}' not understood: use 'local', 'sync' or a scheduler "
             "address such as tcp://host:8786"
@@ -79,6 +79,36 @@ def map_ordered(
                 on_done(i)
         return out
     return _map_distributed(fn, items, mode, min(workers, len(items)), on_done)
+
+
+#: Longest wait for a remote Dask scheduler's handshake [s].
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _connect(client_cls: Any, address: str) -> Any:
+    """``Client(address)`` within :data:`CONNECT_TIMEOUT_S`, whatever answers there.
+
+    Dask's own ``timeout`` does not cover a peer that accepts the connection and never
+    completes the handshake (an HTTP server, say): the attempt runs in a daemon thread that
+    is abandoned at the deadline.
+    """
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            box["client"] = client_cls(address, timeout=CONNECT_TIMEOUT_S)
+        except Exception as exc:  # refused, timed out, not a Dask scheduler
+            box["error"] = exc
+
+    t = threading.Thread(target=attempt, name="dask-connect", daemon=True)
+    t.start()
+    t.join(CONNECT_TIMEOUT_S + 2.0)
+    if "client" in box:
+        return box["client"]
+    why = box.get("error", f"no Dask handshake within {CONNECT_TIMEOUT_S:g} s")
+    raise BeamlineInputError(f"cannot reach Dask scheduler {address}: {why}")
 
 
 def _map_distributed(
@@ -101,10 +131,7 @@ def _map_distributed(
         )
         client = Client(cluster)
     else:
-        try:
-            client = Client(mode, timeout=10)
-        except OSError as exc:
-            raise BeamlineInputError(f"cannot reach Dask scheduler {mode}: {exc}") from None
+        client = _connect(Client, mode)
     try:
         futures = [client.submit(fn, item, pure=False) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}

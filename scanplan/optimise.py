@@ -97,6 +97,14 @@ def optimise_plan(
     free = ~arr.is_control
     if free.sum() < 1:
         raise ScanplanError("plan has no on-resonance points to optimise")
+    lo_w, hi_w = window_masses(window_mev, 2)[[0, -1]]
+    reach = [(p.sqrt_s_mev - 3 * p.sigma_sqrt_s_mev, p.sqrt_s_mev + 3 * p.sigma_sqrt_s_mev)
+             for p, f in zip(pts, free, strict=True) if f]  # fmt: skip
+    if hi_w < min(r[0] for r in reach) or lo_w > max(r[1] for r in reach):
+        raise ScanplanError(
+            f"mass window {lo_w:g}:{hi_w:g} MeV lies outside the plan's points "
+            f"({min(r[0] for r in reach):.3f}..{max(r[1] for r in reach):.3f} MeV, 3 sigma)"
+        )
     if np.any(hours0[free] <= 0):
         raise ScanplanError("every on-resonance point needs beam hours > 0 to know its POT rate")
     rate = arr.pot / np.where(hours0 > 0, hours0, 1.0)  # POT per beam hour

@@ -26,7 +26,8 @@ PointKind = Literal["on_resonance", "control"]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/inf are never a plan value; json would write them, the hash could not (allow_nan)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Point(_Record):
@@ -118,14 +119,18 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
     return atomic_write_text(path, text + "\n")
 
 
+def _reject_non_finite(token: str) -> Any:
+    raise ValueError(f"non-finite number {token} (a plan holds finite values only)")
+
+
 def load_plan(path: str | Path, *, verify: bool = True) -> Plan:
     """Read a plan; a bad file, schema or hash mismatch raises ``ScanplanError``."""
     p = Path(path)
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
+        raw = json.loads(p.read_text(encoding="utf-8"), parse_constant=_reject_non_finite)
     except FileNotFoundError:
         raise ScanplanError(f"plan file {p} not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError, NaN
         raise ScanplanError(f"plan file {p} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict) or raw.get("schema_version") != PLAN_SCHEMA_VERSION:
         raise ScanplanError(

@@ -494,6 +494,14 @@ class ControlFacade:
         return getattr(self._facility.facility, name)
 
 
+#: BTF control-system element -> magnet of the calibrations (whose supply range applies).
+BTF_MAGNETS = {
+    "DHSTB001": "DHSTB01",
+    "DHSTB002": "DHSTB02",
+    **{f"QUATB00{i}": f"Q{i}" for i in range(1, 5)},
+}
+
+
 def parse_currents(items: Iterable[str]) -> dict[str, float]:
     """``ELEMENT=AMPS`` items -> dict (ScanplanError on nonsense)."""
     out: dict[str, float] = {}
@@ -505,7 +513,16 @@ def parse_currents(items: Iterable[str]) -> dict[str, float]:
             amps = math.nan
         if not sep or not name.strip() or not math.isfinite(amps):
             raise ScanplanError(f"--current '{item}': write ELEMENT=AMPS, e.g. DHSTB001=179.1")
-        out[name.strip().upper()] = amps
+        element = name.strip().upper()
+        magnet = BTF_MAGNETS.get(element)
+        if magnet is not None:
+            from beamline import calibration
+
+            try:
+                calibration.magnet_spec(magnet).check_current(amps)
+            except ValueError as exc:
+                raise ScanplanError(f"--current '{item}': {exc}") from None
+        out[element] = amps
     return out
 
 

@@ -16,7 +16,16 @@ from rich.markup import escape
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    MAX_HW_TIMEOUT_S,
+    MAX_WAIT_S,
+    check_number,
+    console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
 
 register_user_error(HardwareError)
 
@@ -187,6 +196,8 @@ def check(
 ) -> None:
     """Check a plan point: dipole set points, readbacks, status, energy and the TimePix
     spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
+    check_number(settle_timeout_s, "--settle-timeout-s", low=0, high=MAX_WAIT_S, low_open=True)
+    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
     status = None if json_out else console.status(f"checking point {point}...")
 
     def on_poll(doc: dict[str, Any]) -> None:

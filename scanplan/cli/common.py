@@ -220,3 +220,45 @@ def check_output_path(
     except OSError as exc:
         raise ScanplanError(f"{option}: cannot write in folder {folder} ({exc.strerror})") from None
     return p
+
+
+# Documented maxima of the command line (docs/user_guide.md, "Limits"). Beyond them a value
+# is a typo, and honouring it would hang the tool or exhaust the machine.
+MAX_HW_TIMEOUT_S = 60.0  #: one hardware call (memcached, Serval, RunControl)
+MAX_WAIT_S = 3600.0  #: settle timeouts and waits between attempts
+MAX_DWELL_S = 86400.0  #: one PADME run
+MAX_SIM_DURATION_S = 7 * 86400.0  #: a simulator session
+MAX_PARTICLES = 1e8  #: particles per scan point in the spread engine (about 3.4 GiB)
+MAX_POT_PER_POINT = 1e14  #: four orders above the 2022 scan's 7.6e9
+MAX_HOURS = 1e5  #: beam-time budgets (11 years)
+MIN_STEP_MEV = 1e-3  #: the finest scan step: 0.3 % of the 2022 step, far below the BES
+MAX_ENERGY_MEV = 1e4  #: beam energies and masses typed on the command line (the line takes 550)
+
+
+def check_number(
+    value: float | None,
+    option: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float | None:
+    """``value`` if it is finite and within ``[low, high]`` (``(low, high]`` with
+    ``low_open``), else a :class:`ScanplanError` naming ``option``; None passes through."""
+    if value is None:
+        return None
+    v = float(value)
+    if not math.isfinite(v):
+        raise ScanplanError(f"{option}: {value!r} is not a finite number")
+    if low is not None and (v <= low if low_open else v < low):
+        raise ScanplanError(f"{option} must be {'>' if low_open else '>='} {low:g}, got {v:g}")
+    if high is not None and v > high:
+        raise ScanplanError(f"{option} must be <= {high:g}, got {v:g}")
+    return v
+
+
+def check_settings(name: str | None) -> str | None:
+    """A ``--settings`` value: None (the default settings) or a non-empty name."""
+    if name is not None and not name.strip():
+        raise ScanplanError("--settings: empty name (omit the option for the default settings)")
+    return name

@@ -13,7 +13,15 @@ import typer
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    MAX_HW_TIMEOUT_S,
+    check_number,
+    console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
 
 register_user_error(HardwareError)
 
@@ -39,8 +47,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def _btf(memcached: str, key_prefix: str, timeout_s: float):
     from hw_interfaces.btf_controls import BtfControls
 
-    if timeout_s <= 0:
-        raise ScanplanError("--timeout-s must be > 0")
+    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
     try:
         return BtfControls.from_address(memcached, timeout_s=timeout_s, key_prefix=key_prefix)
     except ValueError as exc:
@@ -85,8 +92,9 @@ def read_beam_spot_record(url: str, n_frames: int = 10, timeout_s: float = 5.0) 
     """Beam spot from a Serval-style server as a JSON-ready dict (what ``hw spot`` prints)."""
     from hw_interfaces.timepix import ServalBeamMonitor, ServalClient
 
-    if n_frames < 1 or timeout_s <= 0:
-        raise ScanplanError("--frames must be >= 1 and --timeout-s > 0")
+    if n_frames < 1:
+        raise ScanplanError("--frames must be >= 1")
+    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
     try:
         client = ServalClient(url, timeout_s=min(2.0, timeout_s))
     except ValueError as exc:

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from .common import IMAGE_SUFFIXES, check_output_path, console, guarded, print_json, rich_table
+from .common import (
+    IMAGE_SUFFIXES,
+    check_output_path,
+    check_settings,
+    console,
+    guarded,
+    print_json,
+    rich_table,
+)
 
 
 @guarded
@@ -28,6 +36,7 @@ def optics(
 ) -> None:
     """Optics table at SLTB2..TimePix for a settings entry and beam energy."""
     check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
+    check_settings(settings)
     from scanplan.optics import optics_report
 
     report = optics_report(settings=settings, energy_mev=energy_mev, plot_path=plot)

@@ -15,7 +15,13 @@ import typer
 from ..errors import ScanplanError
 from .common import (
     IMAGE_SUFFIXES,
+    MAX_ENERGY_MEV,
+    MAX_HOURS,
+    MAX_POT_PER_POINT,
+    MIN_STEP_MEV,
+    check_number,
     check_output_path,
+    check_settings,
     console,
     guarded,
     parse_range,
@@ -189,6 +195,13 @@ def plan(
 ) -> None:
     """Plan a scan over a mass, sqrt(s) or beam-energy range and write the plan JSON."""
     check_output_path(output, "--output")
+    check_number(step_mev, "--step-mev", low=MIN_STEP_MEV, high=MAX_ENERGY_MEV)
+    check_number(pot_per_point, "--pot-per-point", low=0, high=MAX_POT_PER_POINT, low_open=True)
+    check_number(budget_hours, "--budget-hours", low=0, high=MAX_HOURS, low_open=True)
+    check_number(overhead_hours, "--overhead-hours", low=0, high=MAX_HOURS)
+    check_number(bes, "--bes", low=0, high=1, low_open=True)
+    check_number(uptime, "--uptime", low=0, high=1, low_open=True)
+    check_settings(settings)
     from scanplan.planner import PlanRequest, plan_scan
     from scanplan.records import save_plan
 
@@ -377,6 +390,8 @@ def yield_(
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Signal yield per POT per g² and sqrt(s) at one (mass, beam energy)."""
+    check_number(mass_mev, "--mass-mev", low=0, high=MAX_ENERGY_MEV, low_open=True)
+    check_number(energy_mev, "--energy-mev", low=0, high=MAX_ENERGY_MEV, low_open=True)
     from scanplan.physics.yields import yield_report
 
     row = yield_report(mass_mev, energy_mev, bes).as_dict()
@@ -591,6 +606,8 @@ def optimise(
 ) -> None:
     """Redistribute the beam time over the points to maximise sensitivity in a mass window."""
     check_output_path(output, "--output")
+    check_number(total_hours, "--total-hours", low=0, high=MAX_HOURS, low_open=True)
+    check_number(min_hours, "--min-hours", low=0, high=MAX_HOURS)
     from scanplan.optimise import optimise_plan
     from scanplan.records import load_plan, save_plan
 
@@ -690,6 +707,9 @@ def _parse_vary(texts: list[str]) -> dict[str, list[Any]]:
                 raise ScanplanError(
                     f"--vary {key}: '{raw}' is not a valid {kind.split(' ')[0]}"
                 ) from None
+        if kind.startswith(("float", "int")):  # every numeric plan option is >= 0
+            for v in parsed:
+                check_number(v, f"--vary {key}", low=0)
         out[key] = parsed
     if not out:
         raise ScanplanError("give at least one --vary KEY=v1,v2,...")
@@ -718,6 +738,7 @@ def sweep(
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Compare plans over many options (every combination of --vary), one Dask task each."""
+    check_number(budget_hours, "--budget-hours", low=0, high=MAX_HOURS, low_open=True)
     from rich.progress import Progress
 
     from scanplan.compare import sweep_options

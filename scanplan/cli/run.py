@@ -7,6 +7,7 @@ failure, crew said no; run the same command again to resume), 2 bad input, 130 C
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,10 @@ from .check import (
     print_verdict,
 )
 from .common import (
+    MAX_DWELL_S,
+    MAX_HW_TIMEOUT_S,
+    MAX_WAIT_S,
+    check_number,
     check_output_path,
     console,
     err_console,
@@ -196,6 +201,15 @@ def run(
     """Take the plan point by point: show/set currents, check, start the PADME run with the
     tag, record; resumable after a crash. Exit 0 done, 3 stopped (resume), 2 bad input."""
     check_output_path(audit_log, "--audit-log")
+    check_number(dwell_s, "--dwell-s", low=0, high=MAX_DWELL_S)
+    check_number(retry_wait_s, "--retry-wait-s", low=0, high=MAX_WAIT_S)
+    check_number(settle_timeout_s, "--settle-timeout-s", low=0, high=MAX_WAIT_S, low_open=True)
+    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
+    check_number(runcontrol_timeout_s, "--runcontrol-timeout-s", low=0, high=MAX_HW_TIMEOUT_S)
+    if padme_push and not os.environ.get("PADME_DB_USER"):
+        raise ScanplanError(
+            "--padme-push needs the PadmeDAQ account: set PADME_DB_USER (and _PASSWD)"
+        )
     from hw_interfaces.btf_controls import BtfControls, parse_hostport
     from hw_interfaces.runcontrol import RunControlClient
 
@@ -234,6 +248,8 @@ def run(
         periods=parse_periods(periods),
     )
     the_store = SQLiteStore(store)
+    if status_only and not the_store.path.is_file():
+        raise ScanplanError(f"--store: no store at {the_store.path} (nothing was recorded there)")
     ui = ConsoleUI(yes=yes, quiet=json_out)
     predictor = SpotPredictor(
         the_plan.provenance.settings or None,

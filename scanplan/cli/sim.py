@@ -23,7 +23,15 @@ import typer
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    MAX_SIM_DURATION_S,
+    check_number,
+    console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
 
 register_user_error(HardwareError)
 
@@ -117,8 +125,9 @@ def sim(
     ):
         if not 0 <= port < 65536:
             raise ScanplanError(f"{name} {port} outside 0..65535")
-    if duration_s is not None and not duration_s > 0:
-        raise ScanplanError("--duration must be > 0")
+    check_number(duration_s, "--duration", low=0, high=MAX_SIM_DURATION_S, low_open=True)
+    check_number(noise_a, "--noise-a", low=0, high=10)
+    check_number(slew_rate_a_per_s, "--slew-rate-a-per-s", low=0, high=1000, low_open=True)
     if not noise_a >= 0:
         raise ScanplanError("--noise-a must be >= 0")
     hyst = parse_hysteresis(hysteresis or [])

@@ -9,7 +9,10 @@ import typer
 
 from ..errors import ScanplanError
 from .common import (
+    MAX_PARTICLES,
+    check_number,
     check_output_path,
+    check_settings,
     console,
     err_console,
     guarded,
@@ -92,6 +95,12 @@ def spread(
     target spread. Slit jaws are black absorbers."""
     check_output_path(out, "--out", suffixes=(".csv", ".parquet", ".pq"))
     check_output_path(plot, "--plot", suffixes=(".png",))
+    check_number(particles, "--particles", low=1, high=MAX_PARTICLES)
+    check_number(target_spread, "--target-spread", low=0, high=1, low_open=True)
+    check_number(sigma_delta, "--sigma-delta", low=0, high=1)
+    check_number(beam_delta_offset, "--beam-delta-offset", low=-1, high=1)
+    check_number(dhstb02_rel_offset, "--dhstb02-rel-offset", low=-1, high=1)
+    check_settings(settings)
     from rich.progress import Progress
 
     from scanplan.spread import spread_report
