@@ -96,6 +96,10 @@ def canonical_payload(payload: Mapping[str, Any]) -> str:
         raise ScanplanError(f"event payload is not JSON-serialisable: {exc}") from None
 
 
+#: Largest period or run number: PadmeDAQ keeps run numbers in a signed 32-bit column.
+MAX_INDEX = 2**31 - 1
+
+
 def check_event_fields(
     kind: str, plan_sha256: str | None, period: int | None, run_number: int | None
 ) -> None:
@@ -107,12 +111,16 @@ def check_event_fields(
         )
     if plan_sha256 is not None and not _SHA_RE.match(plan_sha256):
         raise ScanplanError(f"plan_sha256 must be 64 lower-case hex digits, got {plan_sha256!r}")
-    if period is not None and (isinstance(period, bool) or int(period) != period or period < 0):
-        raise ScanplanError(f"period must be an integer >= 0, got {period!r}")
-    if run_number is not None and (
-        isinstance(run_number, bool) or int(run_number) != run_number or run_number <= 0
+    if period is not None and (
+        isinstance(period, bool) or int(period) != period or not 0 <= period <= MAX_INDEX
     ):
-        raise ScanplanError(f"run number must be a positive integer, got {run_number!r}")
+        raise ScanplanError(f"period must be an integer in 0..{MAX_INDEX}, got {period!r}")
+    if run_number is not None and (
+        isinstance(run_number, bool)
+        or int(run_number) != run_number
+        or not 0 < run_number <= MAX_INDEX
+    ):
+        raise ScanplanError(f"run number must be an integer in 1..{MAX_INDEX}, got {run_number!r}")
 
 
 def check_time_utc(time_utc: str) -> str:
