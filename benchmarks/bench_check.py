@@ -9,7 +9,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import Result
@@ -44,8 +43,8 @@ def run(quick: bool = False) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp, SimFacility(currents_a=currents) as sim:
         a = sim.addresses()
         store = SQLiteStore(Path(tmp) / "bench.sqlite")
-        for n_frames in (tol.spot_n_frames, 2):
-            t = replace(tol, spot_n_frames=n_frames)
+        for n_frames in (tol.spot.n_frames, 2):
+            t = tol.updated({"spot": {"n_frames": n_frames}})
             with connect(a.memcached, a.timepix_url, key_prefix=a.key_prefix, tolerances=t) as c:
                 checker = Checker(
                     psu=c.psu, spot=c.spot, predictor=sim.predictor, store=store, tolerances=t
@@ -56,11 +55,11 @@ def run(quick: bool = False) -> list[Result]:
                 def bare(c=c, n_frames=n_frames, t=t):
                     c.psu.read_power_supply("DHSTB001")
                     c.psu.read_power_supply("DHSTB002")
-                    c.spot.read_beam_spot(n_frames, t.spot_frames_timeout_s)
+                    c.spot.read_beam_spot(n_frames, t.spot.frames_timeout_s)
 
                 full_ms, full_max = _median_ms(lambda checker=checker: checker.check(plan, 1), n)
                 bare_ms, _ = _median_ms(bare, n)
-            frame_wait_ms = 1e3 * n_frames / tol.sim_frame_rate_hz
+            frame_wait_ms = 1e3 * n_frames / tol.simulator.frame_rate_hz
             results.append(
                 Result(
                     f"one check, {n_frames} TimePix frames (reads + model + store)",

@@ -501,18 +501,18 @@ class GuidedRun:
         deadline = time.monotonic() + (
             self.options.settle_timeout_s
             if self.options.settle_timeout_s is not None
-            else tol.settle_timeout_s
+            else tol.settle.timeout_s
         )
         while time.monotonic() < deadline:
             try:
                 if all(
-                    abs(self.checker.read_psu(e).output_current_a - v) <= tol.readback_warn_a
+                    abs(self.checker.read_psu(e).output_current_a - v) <= tol.power_supply.readback_warn_a
                     for e, v in step.items()
                 ):
                     return
             except HardwareError:
                 pass
-            time.sleep(tol.settle_poll_interval_s)
+            time.sleep(tol.settle.poll_interval_s)
 
     def _start_run(self, pt: Point, verdict: Verdict) -> int | None:
         period = pt.period

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import replace
 
 import pytest
 from fixtures import facility as fx
 from fixtures.facility import currents_of, wait_for
 
+from beamline.datafiles import load_toml_model
 from scanplan.check import FAIL, OK, WARN, Checker, CheckTolerances, check_point
 from scanplan.errors import ScanplanError
 
@@ -174,7 +174,7 @@ def test_watch_waits_for_the_crew_to_set_the_point(checker, facility, plan, stor
         timer.cancel()
     assert v.settle["settled"] is True
     assert v.level == OK, v.reasons
-    assert len(polls) == v.settle["polls"] >= checker.tol.settle_stable_polls
+    assert len(polls) == v.settle["polls"] >= checker.tol.settle.stable_polls
     settle_readings = [
         e
         for e in store.history(kinds=["reading"])
@@ -229,15 +229,52 @@ def test_tolerances_file(tmp_path):
     good = tmp_path / "t.toml"
     good.write_text('version = "mine"\n[spot]\nalignment_mm = 2.5\n')
     tol = CheckTolerances.load(good)
-    assert tol.spot_alignment_mm == 2.5 and tol.version == "mine"
-    assert tol.setpoint_fail_a == CheckTolerances.load().setpoint_fail_a
+    assert tol.spot.alignment_mm == 2.5 and tol.version == "mine"
+    assert tol.power_supply.setpoint_fail_a == CheckTolerances.load().power_supply.setpoint_fail_a
     bad = tmp_path / "b.toml"
     bad.write_text("[spot]\nalignmnt_mm = 2.5\n")
-    with pytest.raises(ScanplanError, match=r"unknown key spot\.alignmnt_mm"):
+    with pytest.raises(ScanplanError, match=r"b\.toml: unknown key 'spot\.alignmnt_mm'"):
         CheckTolerances.load(bad)
     bad.write_text("[energy]\nwarn_mev = 2.0\nfail_mev = 1.0\n")
     with pytest.raises(ScanplanError, match="must not exceed"):
         CheckTolerances.load(bad)
     with pytest.raises(ScanplanError, match="not found"):
         CheckTolerances.load(tmp_path / "nope.toml")
-    assert replace(tol, rel_spread=0.003).rel_spread == 0.003
+    assert tol.updated({"spot": {"rel_spread": 0.003}}).spot.rel_spread == 0.003
+
+
+def test_tolerance_model_has_no_defaults_and_rejects_bad_keys(tmp_path):
+    """Each default lives in tolerances.toml only; a bad key is an error naming file and key."""
+    from scanplan.check.tolerances import CheckTolerances as Model
+
+    def required(model) -> list[bool]:
+        out = []
+        for name, f in model.model_fields.items():
+            out.append(f.is_required())
+            sub = getattr(model.model_fields[name].annotation, "model_fields", None)
+            if sub is not None:
+                out += required(model.model_fields[name].annotation)
+        return out
+
+    assert all(required(Model))
+    shipped = CheckTolerances.default_path().read_text()
+    cases = {
+        "misspelt": (shipped.replace("min_hits =", "min_hit ="), "unknown key 'spot.min_hit'"),
+        "missing": (shipped.replace("stable_polls = 3\n", ""), "missing key 'settle.stable_polls'"),
+        "boolean": (shipped.replace("n_frames = 10", "n_frames = true"), "'spot.n_frames'"),
+        "negative": (
+            shipped.replace("max_age_s = 2.0", "max_age_s = -1.0"),
+            "'power_supply.max_age_s'",
+        ),
+        "table": (shipped + "\n[sopt]\nx = 1\n", "unknown key 'sopt'"),
+    }
+    for name, (text, fragment) in cases.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text)
+        with pytest.raises(ScanplanError) as err:
+            load_toml_model(path, Model, ScanplanError)
+        assert str(path) in str(err.value) and fragment in str(err.value), (name, err.value)
+    # an overlay file with a negative offset is fine (offsets are not tolerances)
+    over = tmp_path / "o.toml"
+    over.write_text("[spot]\nreference_x_mm = -3.0\n")
+    assert CheckTolerances.load(over).spot.reference_x_mm == -3.0

@@ -12,7 +12,6 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import replace
 
 from fixtures import facility as fx
 
@@ -63,7 +62,9 @@ def open_sockets() -> int:
 
 
 def test_soak_checker_10hz_with_faults(memcached_server, predictor, tolerances, plan, tmp_path):
-    tol = replace(tolerances, spot_n_frames=2, spot_frames_timeout_s=0.5, max_age_s=1.0)
+    tol = tolerances.updated(
+        {"spot": {"n_frames": 2, "frames_timeout_s": 0.5}, "power_supply": {"max_age_s": 1.0}}
+    )
     p0 = plan.point(0)
     sim = SimFacility(
         (memcached_server.host, memcached_server.port),

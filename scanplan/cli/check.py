@@ -54,6 +54,22 @@ TolOpt = Annotated[
 TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call hardware timeout [s].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
+
+def tolerance_default(table: str, key: str, unit: str = "") -> str:
+    """``"default 60 s from tolerances.toml settle.timeout_s"`` for a help text: the value
+    is read from the data file, never repeated here."""
+    from ..check.tolerances import CheckTolerances
+
+    try:
+        value = getattr(getattr(CheckTolerances.shipped(), table), key)
+    except ScanplanError:  # a broken data file is reported when the command runs
+        value = None
+    shown = f"{value:g}{(' ' + unit) if unit else ''} " if value is not None else ""
+    return f"default {shown}from tolerances.toml {table}.{key}"
+
+
+SETTLE_TIMEOUT_HELP = f"settle timeout [s] ({tolerance_default('settle', 'timeout_s', 's')})."
+
 LEVEL_STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
 
 
@@ -136,8 +152,8 @@ def run_check(
     if use_model:
         predictor = SpotPredictor(
             plan.provenance.settings or None,
-            rel_spread=tol.rel_spread,
-            resolution_a=tol.sim_cache_resolution_a,
+            rel_spread=tol.spot.rel_spread,
+            resolution_a=tol.simulator.cache_resolution_a,
         )
         predictor.beamline  # noqa: B018  (build now: bad settings are a clear error)
     with connect(
@@ -172,7 +188,7 @@ def check(
     ] = False,
     settle_timeout_s: Annotated[
         float | None,
-        typer.Option("--settle-timeout-s", help="Settle timeout for --watch [s] (default TOML)."),
+        typer.Option("--settle-timeout-s", help="With --watch: " + SETTLE_TIMEOUT_HELP),
     ] = None,
     memcached: MemcachedOpt = "127.0.0.1:11211",
     key_prefix: PrefixOpt = "",

@@ -228,8 +228,8 @@ def run(
     ui = ConsoleUI(yes=yes, quiet=json_out)
     predictor = SpotPredictor(
         the_plan.provenance.settings or None,
-        rel_spread=tol.rel_spread,
-        resolution_a=tol.sim_cache_resolution_a,
+        rel_spread=tol.spot.rel_spread,
+        resolution_a=tol.simulator.cache_resolution_a,
     )
 
     def rc_factory() -> RunControlClient:

@@ -27,9 +27,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,14 +45,15 @@ from hw_interfaces.errors import (
 )
 from hw_interfaces.timepix import BeamSpot, BeamSpotSource
 
-from .errors import ScanplanError
-from .records import Plan, Point
+from ..errors import ScanplanError
+from ..records import Plan, Point
+from .tolerances import CheckTolerances
 
 if TYPE_CHECKING:  # heavy (xtrack) imports only when a model is built
     from beamline.model import BeamLine
     from beamline.spot import SpotPrediction
 
-    from .store.base import RunConditionsStore
+    from ..store.base import RunConditionsStore
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 LEVELS = (OK, WARN, FAIL)
@@ -90,136 +90,6 @@ def finite_or_none(obj: Any) -> Any:
 
 
 # ---- tolerances ---------------------------------------------------------------------------
-
-
-#: TOML table/key of tolerances.toml -> CheckTolerances field
-TOML_KEYS: dict[tuple[str, str], str] = {
-    ("power_supply", "setpoint_warn_a"): "setpoint_warn_a",
-    ("power_supply", "setpoint_fail_a"): "setpoint_fail_a",
-    ("power_supply", "readback_warn_a"): "readback_warn_a",
-    ("power_supply", "readback_fail_a"): "readback_fail_a",
-    ("power_supply", "max_age_s"): "max_age_s",
-    ("power_supply", "first_read_wait_s"): "first_read_wait_s",
-    ("energy", "warn_mev"): "energy_warn_mev",
-    ("energy", "fail_mev"): "energy_fail_mev",
-    ("spot", "alignment_mm"): "spot_alignment_mm",
-    ("spot", "current_sigma_a"): "spot_current_sigma_a",
-    ("spot", "fail_factor"): "spot_fail_factor",
-    ("spot", "size_ratio_warn"): "spot_size_ratio_warn",
-    ("spot", "min_hits"): "spot_min_hits",
-    ("spot", "n_frames"): "spot_n_frames",
-    ("spot", "frames_timeout_s"): "spot_frames_timeout_s",
-    ("spot", "dropped_fraction_warn"): "spot_dropped_fraction_warn",
-    ("spot", "reference_x_mm"): "reference_x_mm",
-    ("spot", "reference_y_mm"): "reference_y_mm",
-    ("spot", "rel_spread"): "rel_spread",
-    ("settle", "poll_interval_s"): "settle_poll_interval_s",
-    ("settle", "stable_polls"): "settle_stable_polls",
-    ("settle", "timeout_s"): "settle_timeout_s",
-    ("simulator", "cache_resolution_a"): "sim_cache_resolution_a",
-    ("simulator", "cache_size"): "sim_cache_size",
-    ("simulator", "min_dipole_current_a"): "sim_min_dipole_current_a",
-    ("simulator", "frame_rate_hz"): "sim_frame_rate_hz",
-    ("simulator", "hits_per_frame"): "sim_hits_per_frame",
-}
-
-
-@dataclass(frozen=True)
-class CheckTolerances:
-    """Named tolerances of the step checker (units in the names; see tolerances.toml)."""
-
-    version: str = "builtin"
-    setpoint_warn_a: float = 0.011
-    setpoint_fail_a: float = 0.05
-    readback_warn_a: float = 0.05
-    readback_fail_a: float = 0.12
-    max_age_s: float = 2.0
-    first_read_wait_s: float = 1.0
-    energy_warn_mev: float = 0.25
-    energy_fail_mev: float = 0.75
-    spot_alignment_mm: float = 1.0
-    spot_current_sigma_a: float = 0.05
-    spot_fail_factor: float = 3.0
-    spot_size_ratio_warn: float = 2.0
-    spot_min_hits: int = 200
-    spot_n_frames: int = 10
-    spot_frames_timeout_s: float = 3.0
-    spot_dropped_fraction_warn: float = 0.2
-    reference_x_mm: float = -0.46
-    reference_y_mm: float = -1.85
-    rel_spread: float = 0.0025
-    settle_poll_interval_s: float = 0.2
-    settle_stable_polls: int = 3
-    settle_timeout_s: float = 60.0
-    sim_cache_resolution_a: float = 0.001
-    sim_cache_size: int = 4096
-    sim_min_dipole_current_a: float = 100.0
-    sim_frame_rate_hz: float = 50.0
-    sim_hits_per_frame: float = 400.0
-
-    @staticmethod
-    def default_path() -> Path:
-        """``lattices/checks/tolerances.toml``."""
-        from beamline.paths import data_file
-
-        return data_file("checks", "tolerances.toml")
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> CheckTolerances:
-        """The shipped tolerances, overlaid with the keys of ``path`` (if given).
-
-        Unknown tables/keys, non-numbers and non-positive tolerances raise ScanplanError.
-        """
-        tol = cls._overlay(cls(), cls.default_path())
-        if path is not None:
-            tol = cls._overlay(tol, Path(path))
-        return tol
-
-    @classmethod
-    def _overlay(cls, base: CheckTolerances, path: Path) -> CheckTolerances:
-        import tomllib
-
-        try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ScanplanError(f"tolerances file {path} not found") from None
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ScanplanError(f"tolerances file {path} cannot be read: {exc}") from None
-        updates: dict[str, Any] = {}
-        for table, body in raw.items():
-            if table == "version":
-                updates["version"] = str(body)
-                continue
-            if not isinstance(body, dict):
-                raise ScanplanError(f"tolerances file {path}: '{table}' must be a table")
-            for key, value in body.items():
-                name = TOML_KEYS.get((table, key))
-                if name is None:
-                    known = sorted(f"{t}.{k}" for t, k in TOML_KEYS)
-                    raise ScanplanError(
-                        f"tolerances file {path}: unknown key {table}.{key} "
-                        f"(known: {', '.join(known)})"
-                    )
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ScanplanError(f"tolerances file {path}: {table}.{key} must be a number")
-                if not math.isfinite(value):
-                    raise ScanplanError(f"tolerances file {path}: {table}.{key} is not finite")
-                if not name.startswith("reference_") and value <= 0:
-                    raise ScanplanError(f"tolerances file {path}: {table}.{key} must be > 0")
-                updates[name] = value
-        tol = replace(base, **updates)
-        for lo, hi in (
-            ("setpoint_warn_a", "setpoint_fail_a"),
-            ("readback_warn_a", "readback_fail_a"),
-            ("energy_warn_mev", "energy_fail_mev"),
-        ):
-            if getattr(tol, lo) > getattr(tol, hi):
-                raise ScanplanError(f"tolerances file {path}: {lo} must not exceed {hi}")
-        return tol
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # ---- records ------------------------------------------------------------------------------
@@ -340,14 +210,17 @@ class SpotPredictor:
         settings: str | None = DEFAULT_SETTINGS,
         *,
         beamline: BeamLine | None = None,
-        rel_spread: float = 0.0025,
-        resolution_a: float = 0.001,
-        cache_size: int = 4096,
+        rel_spread: float | None = None,
+        resolution_a: float | None = None,
+        cache_size: int | None = None,
     ) -> None:
+        shipped = CheckTolerances.shipped()
         self.settings = settings
-        self.rel_spread = rel_spread
-        self.resolution_a = resolution_a
-        self.cache_size = cache_size
+        self.rel_spread = shipped.spot.rel_spread if rel_spread is None else rel_spread
+        self.resolution_a = (
+            shipped.simulator.cache_resolution_a if resolution_a is None else resolution_a
+        )
+        self.cache_size = shipped.simulator.cache_size if cache_size is None else cache_size
         self._bl = beamline
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[int, int], SpotPrediction] = OrderedDict()
@@ -445,7 +318,7 @@ class Checker:
         if isinstance(self.psu, BtfControls) and element not in self._seen:
             try:
                 reading = self.psu.read_power_supply(
-                    element, wait_change_s=self.tol.first_read_wait_s
+                    element, wait_change_s=self.tol.power_supply.first_read_wait_s
                 )
             except StaleReading as stale:
                 self._diagnose_frozen(element, stale)
@@ -534,9 +407,15 @@ class Checker:
             r = readings[element]
             if isinstance(r, HardwareError) or not r.ok or r.ramp_on or r.busy:
                 return False
-            if abs(r.current_setting_a - getattr(point, attr)) > self.tol.setpoint_fail_a:
+            if (
+                abs(r.current_setting_a - getattr(point, attr))
+                > self.tol.power_supply.setpoint_fail_a
+            ):
                 return False
-            if abs(r.output_current_a - r.current_setting_a) > self.tol.readback_warn_a:
+            if (
+                abs(r.output_current_a - r.current_setting_a)
+                > self.tol.power_supply.readback_warn_a
+            ):
                 return False
         return True
 
@@ -555,7 +434,7 @@ class Checker:
         point = plan.point(period)
         sha = self._ensure_plan(plan)
         check_id = check_id or uuid.uuid4().hex
-        timeout = self.tol.settle_timeout_s if timeout_s is None else timeout_s
+        timeout = self.tol.settle.timeout_s if timeout_s is None else timeout_s
         t0 = time.monotonic()
         stable = polls = 0
         while True:
@@ -573,11 +452,11 @@ class Checker:
                         "readings": {e: _reading_payload(e, r) for e, r in readings.items()},
                     }
                 )
-            if stable >= self.tol.settle_stable_polls:
+            if stable >= self.tol.settle.stable_polls:
                 return {"settled": True, "elapsed_s": elapsed, "polls": polls}
             if elapsed >= timeout:
                 return {"settled": False, "elapsed_s": elapsed, "polls": polls}
-            self._sleep(min(self.tol.settle_poll_interval_s, max(0.0, timeout - elapsed)))
+            self._sleep(min(self.tol.settle.poll_interval_s, max(0.0, timeout - elapsed)))
 
     # -- check ----------------------------------------------------------------------------
     def check(
@@ -699,8 +578,8 @@ class Checker:
                     f"{element} set point vs plan",
                     r.current_setting_a,
                     planned,
-                    t.setpoint_warn_a,
-                    t.setpoint_fail_a,
+                    t.power_supply.setpoint_warn_a,
+                    t.power_supply.setpoint_fail_a,
                     "A",
                     f"{element} set point",
                 )
@@ -710,8 +589,8 @@ class Checker:
                     f"{element} readback vs set point",
                     r.output_current_a,
                     r.current_setting_a,
-                    t.readback_warn_a,
-                    t.readback_fail_a,
+                    t.power_supply.readback_warn_a,
+                    t.power_supply.readback_fail_a,
                     "A",
                     f"{element} readback",
                 )
@@ -721,11 +600,13 @@ class Checker:
                     f"{element} readback age",
                     round(r.age_s, 3),
                     0.0,
-                    t.max_age_s,
-                    t.max_age_s,
+                    t.power_supply.max_age_s,
+                    t.power_supply.max_age_s,
                     "s",
-                    OK if r.age_s <= t.max_age_s else FAIL,
-                    "" if r.age_s <= t.max_age_s else f"{element}: record {r.age_s:.1f} s old",
+                    OK if r.age_s <= t.power_supply.max_age_s else FAIL,
+                    ""
+                    if r.age_s <= t.power_supply.max_age_s
+                    else f"{element}: record {r.age_s:.1f} s old",
                 )
             )
         return out
@@ -752,8 +633,8 @@ class Checker:
             name,
             est.energy_mev,
             point.e_beam_mev,
-            self.tol.energy_warn_mev,
-            self.tol.energy_fail_mev,
+            self.tol.energy.warn_mev,
+            self.tol.energy.fail_mev,
             "MeV",
             "beam energy from the DHSTB001 readback",
         )
@@ -766,9 +647,9 @@ class Checker:
     ) -> tuple[BeamSpot | None, list[Comparison], dict[str, Any]]:
         assert self.spot_source is not None
         t = self.tol
-        n = n_frames or t.spot_n_frames
+        n = n_frames or t.spot.n_frames
         try:
-            spot = self.spot_source.read_beam_spot(n, t.spot_frames_timeout_s)
+            spot = self.spot_source.read_beam_spot(n, t.spot.frames_timeout_s)
         except HardwareError as exc:
             doc = {"element": TIMEPIX, "error": str(exc), "error_type": type(exc).__name__}
             doc["time_utc"] = iso_utc()
@@ -785,19 +666,19 @@ class Checker:
         doc["element"] = TIMEPIX
         doc["time_utc"] = iso_utc(spot.time_utc)
         out = []
-        present = spot.hits_used >= t.spot_min_hits
+        present = spot.hits_used >= t.spot.min_hits
         out.append(
             Comparison(
                 "TimePix beam hits",
                 float(spot.hits_used),
-                float(t.spot_min_hits),
+                float(t.spot.min_hits),
                 None,
                 None,
                 "hits",
                 OK if present else FAIL,
                 ""
                 if present
-                else f"TimePix: only {spot.hits_used} beam hits (need {t.spot_min_hits})",
+                else f"TimePix: only {spot.hits_used} beam hits (need {t.spot.min_hits})",
             )
         )
         total = spot.frames_used + spot.frames_empty + spot.frames_dropped
@@ -807,12 +688,12 @@ class Checker:
                 "TimePix dropped frames",
                 round(frac, 4),
                 0.0,
-                t.spot_dropped_fraction_warn,
+                t.spot.dropped_fraction_warn,
                 None,
                 "fraction",
-                OK if frac <= t.spot_dropped_fraction_warn else WARN,
+                OK if frac <= t.spot.dropped_fraction_warn else WARN,
                 ""
-                if frac <= t.spot_dropped_fraction_warn
+                if frac <= t.spot.dropped_fraction_warn
                 else f"TimePix: {spot.frames_dropped} of {total} frames dropped",
             )
         )
@@ -843,8 +724,8 @@ class Checker:
         r1, r2 = readings["DHSTB001"], readings["DHSTB002"]
         out: list[Comparison] = []
         doc: dict[str, Any] = {
-            "reference_x_mm": t.reference_x_mm,
-            "reference_y_mm": t.reference_y_mm,
+            "reference_x_mm": t.spot.reference_x_mm,
+            "reference_y_mm": t.spot.reference_y_mm,
         }
         try:
             planned = self.predictor.predict(point.dhstb01_current_a, point.dhstb02_current_a)
@@ -883,16 +764,16 @@ class Checker:
                 continue
             dxdi = abs(pred.dx_dcurrent_dhstb02_mm_per_a)
             tol_x = math.sqrt(
-                t.spot_alignment_mm**2 + (dxdi * t.spot_current_sigma_a) ** 2 + stat_x**2
+                t.spot.alignment_mm**2 + (dxdi * t.spot.current_sigma_a) ** 2 + stat_x**2
             )
-            tol_y = math.sqrt(t.spot_alignment_mm**2 + stat_y**2)
+            tol_y = math.sqrt(t.spot.alignment_mm**2 + stat_y**2)
             out.append(
                 graded(
                     f"TimePix x vs model ({label})",
                     spot.x_mm,
-                    pred.x_timepix_mm + t.reference_x_mm,
+                    pred.x_timepix_mm + t.spot.reference_x_mm,
                     tol_x,
-                    t.spot_fail_factor * tol_x,
+                    t.spot.fail_factor * tol_x,
                     "mm",
                     f"TimePix x vs model for the {label}",
                 )
@@ -901,9 +782,9 @@ class Checker:
                 graded(
                     f"TimePix y vs model ({label})",
                     spot.y_mm,
-                    pred.y_timepix_mm + t.reference_y_mm,
+                    pred.y_timepix_mm + t.spot.reference_y_mm,
                     tol_y,
-                    t.spot_fail_factor * tol_y,
+                    t.spot.fail_factor * tol_y,
                     "mm",
                     f"TimePix y vs model for the {label}",
                 )
@@ -914,7 +795,7 @@ class Checker:
                 ("y", spot.sigma_y_mm, measured_pred.sigma_y_timepix_mm),
             ):
                 ratio = meas / pred_sigma if pred_sigma > 0 else math.inf
-                k = t.spot_size_ratio_warn
+                k = t.spot.size_ratio_warn
                 inside = 1.0 / k <= ratio <= k
                 out.append(
                     Comparison(
@@ -965,7 +846,7 @@ def check_point(
     tol = tolerances or CheckTolerances.load()
     predictor = model
     if model is not None and not isinstance(model, SpotPredictor):
-        predictor = SpotPredictor(None, beamline=model, rel_spread=tol.rel_spread)
+        predictor = SpotPredictor(None, beamline=model, rel_spread=tol.spot.rel_spread)
     checker = Checker(psu=psu, spot=spot, predictor=predictor, store=store, tolerances=tol)
     return checker.check(plan, period, watch=watch, settle_timeout_s=settle_timeout_s)
 
@@ -1007,7 +888,10 @@ def connect(
         raise ScanplanError("the hardware timeout must be > 0 s")
     try:
         psu = BtfControls.from_address(
-            memcached, timeout_s=timeout_s, key_prefix=key_prefix, max_age_s=tol.max_age_s
+            memcached,
+            timeout_s=timeout_s,
+            key_prefix=key_prefix,
+            max_age_s=tol.power_supply.max_age_s,
         )
     except ValueError as exc:
         raise ScanplanError(f"memcached address: {exc}") from None
@@ -1019,8 +903,8 @@ def connect(
             raise ScanplanError(str(exc)) from None
         monitor = ServalBeamMonitor(
             client,
-            n_frames=tol.spot_n_frames,
-            timeout_s=tol.spot_frames_timeout_s,
-            min_hits=tol.spot_min_hits,
+            n_frames=tol.spot.n_frames,
+            timeout_s=tol.spot.frames_timeout_s,
+            min_hits=tol.spot.min_hits,
         )
     return Connections(psu, monitor)
