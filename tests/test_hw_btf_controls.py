@@ -18,8 +18,6 @@ from hw_interfaces.btf_controls import (
     BeamMode,
     BtfControls,
     BtfStatus,
-    MachineStateSource,
-    PowerSupplySource,
     PsuState,
     parse_hostport,
 )
@@ -35,6 +33,7 @@ from hw_interfaces.errors import (
     WriteNotConfirmed,
     WriteNotEnabled,
 )
+from hw_interfaces.protocols import MachineStateSource, PowerSupplySource
 from hw_interfaces.sim import Fault
 
 pytestmark = pytest.mark.timeout(60)
@@ -159,6 +158,44 @@ def test_frozen_record_becomes_stale(btf, psu_sim):
             other.read_power_supply("DHSTB001", wait_change_s=0.4)
     psu_sim.clear(Fault.STALE)
     wait_for(lambda: btf.read_power_supply("DHSTB001").age_s < 0.5)
+
+
+def test_first_read_proves_liveness_and_frozen_invalid_record_says_why(btf, psu_sim):
+    """``first_read_wait_s``: the first read of each record waits for its bytes to change; a
+    record both frozen and invalid raises the invalid-value error, not StaleReading."""
+    with BtfControls(
+        btf.host, btf.port, key_prefix=btf.key_prefix, first_read_wait_s=0.4, max_age_s=1.0
+    ) as fresh:
+        assert fresh.read_power_supply("DHSTB002").age_s < 0.2  # proven by a change
+        psu_sim.inject(Fault.NAN, "DHSTB002")
+        wait_for_error(lambda: fresh.read_power_supply("DHSTB002"), InvalidValue)
+        psu_sim.inject(Fault.STALE, "DHSTB002")
+
+        def frozen_nan():
+            fresh.reset_liveness()  # a fresh session must prove liveness again
+            try:
+                fresh.read_power_supply("DHSTB002")
+            except InvalidValue as exc:
+                return "record also frozen" in str(exc) and exc
+            return None
+
+        exc = wait_for(frozen_nan)
+        assert "not a finite number" in str(exc) and exc.key.endswith("DHSTB002_DYN")
+        psu_sim.clear()
+        wait_for(lambda: fresh.read_power_supply("DHSTB002").ok)
+        psu_sim.inject(Fault.CORRUPT, "DHSTB001")
+        wait_for_error(lambda: fresh.read_power_supply("DHSTB001"), DecodeError)
+        psu_sim.inject(Fault.STALE, "DHSTB001")
+
+        def frozen_corrupt():
+            fresh.reset_liveness()
+            try:
+                fresh.read_power_supply("DHSTB001")
+            except DecodeError as exc:
+                return "record also frozen" in str(exc) and exc
+            return None
+
+        assert "DHSTB001" in str(wait_for(frozen_corrupt))
 
 
 def test_missing_key_names_the_key(btf, psu_sim):
