@@ -59,44 +59,21 @@ if TYPE_CHECKING:
         worst,
     )
 
-_HOME = {
-    "Checker": "checker",
-    "PollCallback": "checker",
-    "graded": "comparisons",
-    "Connections": "connections",
-    "connect": "connections",
-    "Dipole": "dipoles",
-    "dipoles": "dipoles",
-    "DEFAULT_SETTINGS": "predictor",
-    "SpotPredictor": "predictor",
-    "CheckRecorder": "recorder",
-    "check_point": "session",
-    "run_check": "session",
-    "CheckTolerances": "tolerances",
-    **{
-        name: "verdict"
-        for name in (
-            "FAIL",
-            "LEVELS",
-            "OK",
-            "TIMEPIX",
-            "WARN",
-            "Comparison",
-            "Level",
-            "PredictedSpot",
-            "Prediction",
-            "PsuRecord",
-            "ReadError",
-            "SettlePoll",
-            "SettleSummary",
-            "SpotRecord",
-            "Verdict",
-            "finite_or_none",
-            "worst",
-        )
-    },
+_NAMES = {
+    "checker": "Checker PollCallback",
+    "comparisons": "graded",
+    "connections": "Connections connect",
+    "dipoles": "Dipole dipoles",
+    "predictor": "DEFAULT_SETTINGS SpotPredictor",
+    "recorder": "CheckRecorder",
+    "session": "check_point run_check",
+    "tolerances": "CheckTolerances",
+    "verdict": (
+        "FAIL LEVELS OK TIMEPIX WARN Comparison Level PredictedSpot Prediction PsuRecord "
+        "ReadError SettlePoll SettleSummary SpotRecord Verdict finite_or_none worst"
+    ),
 }
-
+_HOME = {name: module for module, names in _NAMES.items() for name in names.split()}
 __all__ = sorted(_HOME)
 
 

@@ -1,0 +1,70 @@
+"""Guided run (``scanplan run``): take a plan point by point on the machine, resumable after
+a crash, every transition an event in the run-conditions store.
+
+Modules, one job each:
+
+- :mod:`.options`: :class:`RunOptions`, the knobs and their defaults;
+- :mod:`.events`: event kinds, :func:`point_states` (the history read back), helpers;
+- :mod:`.ui`: the :class:`RunUI` protocol and :class:`QuietUI`;
+- :mod:`.guided`: :class:`GuidedRun`, the per-point state machine (protocol seams only);
+- :mod:`.wiring`: :func:`open_guided_run`, the real adapters from addresses.
+
+Names are imported lazily so that the CLI can read :data:`DEFAULT_OPTIONS` cheaply.
+"""
+
+# ruff: noqa: F401  (the TYPE_CHECKING imports are the typed public names, loaded lazily)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .events import (
+        KIND_APPLIED,
+        KIND_PADME_PUSH,
+        KIND_POINT_DONE,
+        KIND_RUN_ABANDONED,
+        KIND_RUN_CREATED,
+        KIND_RUN_FAILED,
+        KIND_RUN_REQUESTED,
+        KIND_RUN_STARTED,
+        KIND_RUN_STOPPED,
+        KIND_RUN_UNRESOLVED,
+        RUN_KINDS,
+        PointState,
+        parse_periods,
+        point_states,
+        summarize,
+    )
+    from .guided import (
+        EXIT_DONE,
+        EXIT_STOPPED,
+        GuidedRun,
+        RunConditionsPusher,
+        RunStopped,
+        approach_steps,
+    )
+    from .options import DEFAULT_OPTIONS, RunOptions
+    from .ui import QuietUI, RunUI
+    from .wiring import open_guided_run
+
+_NAMES = {
+    "events": (
+        "KIND_APPLIED KIND_PADME_PUSH KIND_POINT_DONE KIND_RUN_ABANDONED KIND_RUN_CREATED "
+        "KIND_RUN_FAILED KIND_RUN_REQUESTED KIND_RUN_STARTED KIND_RUN_STOPPED "
+        "KIND_RUN_UNRESOLVED RUN_KINDS PointState parse_periods point_states summarize"
+    ),
+    "guided": "EXIT_DONE EXIT_STOPPED GuidedRun RunConditionsPusher RunStopped approach_steps",
+    "options": "DEFAULT_OPTIONS RunOptions",
+    "ui": "QuietUI RunUI",
+    "wiring": "open_guided_run",
+}
+_HOME = {name: module for module, names in _NAMES.items() for name in names.split()}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'scanplan.run' has no attribute '{name}'")
+    return getattr(importlib.import_module(f".{home}", __name__), name)
