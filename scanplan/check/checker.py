@@ -89,7 +89,9 @@ class Checker:
             try:
                 out[d.element] = self.read_psu(d.element)
             except HardwareError as exc:
-                out[d.element] = exc
+                # kept as a value: drop the traceback, whose frames would pin the adapter's
+                # buffers until the cyclic garbage collector runs
+                out[d.element] = exc.with_traceback(None)
         return out
 
     def _records(self, readings: Readings) -> dict[str, PsuReading]:
@@ -105,7 +107,7 @@ class Checker:
         try:
             return self.spot_source.read_beam_spot(n_frames or st.n_frames, st.frames_timeout_s)
         except HardwareError as exc:
-            return exc
+            return exc.with_traceback(None)  # see read_dipoles
 
     # -- settle ---------------------------------------------------------------------------
     def wait_settled(
