@@ -24,7 +24,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .btf_records import PowerSupplyReading, PsuState, check_element
 from .clock import SYSTEM_CLOCK, Clock, iso_utc
@@ -45,7 +45,15 @@ from .errors import (
 from .runcontrol import NewRunResult, StopRunResult
 from .timepix import BeamSpot
 
-__all__ = ["FakeBeamMonitor", "FakePowerSupplies", "FakeRun", "FakeRunControl", "FakeSupply"]
+__all__ = [
+    "FakeBeamMonitor",
+    "FakePowerSupplies",
+    "FakeRun",
+    "FakeRunControl",
+    "FakeRunControlSession",
+    "FakeSupply",
+    "FakeWrite",
+]
 
 #: PSU faults of :meth:`FakePowerSupplies.inject` (the simulator's spellings)
 PSU_FAULTS = ("trip", "comm_error", "stale", "nan", "missing", "corrupt")
@@ -64,6 +72,15 @@ class FakeSupply:
     ramp_t0_s: float = 0.0
     frozen: PowerSupplyReading | None = None
     frozen_t_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FakeWrite:
+    """One set-point write the fake accepted."""
+
+    command_id: str
+    element: str
+    current_a: float
 
 
 class FakePowerSupplies:
@@ -94,7 +111,7 @@ class FakePowerSupplies:
         }
         self.dead = False
         self.reads = 0
-        self.writes: list[dict[str, Any]] = []
+        self.writes: list[FakeWrite] = []
         self._scheduled: list[tuple[float, Callable[[], None]]] = []
 
     # -- what the crew / the machine does ---------------------------------------------------
@@ -187,7 +204,7 @@ class FakePowerSupplies:
             raise ConnectionFailed(f"{element}: fake BTF controls unreachable", device=element)
         self.set_currents({element: current_a})
         cmd_id = uuid.uuid4().hex
-        self.writes.append({"id": cmd_id, "element": element, "current_a": float(current_a)})
+        self.writes.append(FakeWrite(cmd_id, element, float(current_a)))
         return cmd_id
 
     # -- internals -------------------------------------------------------------------------
@@ -428,3 +445,17 @@ class FakeRunControlSession:
             raise RunTerminateError("RunControl fake: terminate_error", key="stop_run")
         run.status = "END_OK"
         return StopRunResult()
+
+
+if TYPE_CHECKING:  # the fakes implement the seams (checked by mypy)
+    from .protocols import (
+        BeamSpotSource,
+        PowerSupplySource,
+        RunControlFactory,
+        SetPointWriter,
+    )
+
+    _psu: PowerSupplySource = FakePowerSupplies({})
+    _writer: SetPointWriter = FakePowerSupplies({})
+    _spot: BeamSpotSource = FakeBeamMonitor(lambda: None)
+    _runcontrol: RunControlFactory = FakeRunControl()

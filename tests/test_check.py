@@ -307,3 +307,29 @@ def test_tolerance_model_has_no_defaults_and_rejects_bad_keys(tmp_path):
     over = tmp_path / "o.toml"
     over.write_text("[spot]\nreference_x_mm = -3.0\n")
     assert CheckTolerances.load(over).spot.reference_x_mm == -3.0
+
+
+def test_fakes_implement_the_seams_and_fail_like_adapters(fake_btf):
+    """The fakes are drop-in sources (runtime protocol check) and raise the adapters' errors."""
+    from hw_interfaces.errors import ConnectionFailed, StaleReading
+    from hw_interfaces.protocols import BeamSpotSource, PowerSupplySource, SetPointWriter
+
+    assert isinstance(fake_btf.psu, PowerSupplySource)
+    assert isinstance(fake_btf.psu, SetPointWriter)
+    assert isinstance(fake_btf.timepix, BeamSpotSource)
+    psu, clock = fake_btf.psu, fake_btf.clock
+    target = psu.read_power_supply("DHSTB001").current_setting_a + 10.0
+    psu.write_current_setting("DHSTB001", target, confirm=lambda prompt: True)
+    r = psu.read_power_supply("DHSTB001")
+    assert r.current_setting_a == target and r.ramp_on  # the output ramps on the clock
+    clock.advance(10.0 / fb.SLEW_A_PER_S)
+    assert psu.read_power_supply("DHSTB001").output_current_a == pytest.approx(target)
+    psu.inject("stale", "DHSTB002")
+    frozen = psu.read_power_supply("DHSTB002")
+    clock.advance(fake_btf.tol.power_supply.max_age_s + 0.01)
+    with pytest.raises(StaleReading, match="DHSTB002_DYN"):
+        psu.read_power_supply("DHSTB002")
+    assert frozen.element == "DHSTB002"
+    psu.kill()
+    with pytest.raises(ConnectionFailed):
+        psu.read_power_supply("DHSTB001")

@@ -124,7 +124,7 @@ def test_whole_plan_with_faults_injected_and_recovered(fake_btf, plan, store):
     opts = RunOptions(dwell_s=0.2, retry_wait_s=0.1, settle_timeout_s=6.0, enable_writes=True)
     guided = guided_on(fake_btf, plan, store, opts, ui)
     rows = guided.run()
-    assert all(r["done"] for r in rows)
+    assert all(r.done for r in rows)
     # point 1: the trip gave a FAIL, the reset supply then checked OK/WARN
     p1 = [lvl for p, lvl in ui.verdicts if p == 1]
     assert p1[0] == "FAIL" and p1[-1] != "FAIL"
@@ -198,7 +198,7 @@ def test_crew_sets_the_point_without_writes(fake_btf, plan, store):
         clock=fake_btf.clock,
     )
     rows = guided.run()
-    assert all(r["done"] for r in rows)
+    assert all(r.done for r in rows)
     assert fake_btf.psu.writes == [] and store.history(kinds=["applied"]) == []
     assert_exact_history(store, plan, fake_btf.runcontrol.runs)
 

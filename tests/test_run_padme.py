@@ -74,8 +74,8 @@ def test_padme_push_once_per_run_with_late_run_row(fake_btf, plan, store, mariad
 
         ui.confirm = confirm  # type: ignore[method-assign]
         rows = guided.run()
-        assert all(r["done"] for r in rows)
-        runs = [n for r in rows for n in r["runs"]]
+        assert all(r.done for r in rows)
+        runs = [n for r in rows for n in r.runs]
         assert len(runs) == 3 and late == [runs[1]]
         pushed = {e.run_number for e in store.history(kinds=[KIND_PADME_PUSH])}
         assert pushed == {runs[0], runs[2]}

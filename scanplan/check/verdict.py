@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, computed_field
@@ -34,7 +35,7 @@ def worst(levels: Iterable[Level]) -> Level:
     return max(levels, key=LEVELS.index, default=OK)
 
 
-def stamp(t: Any = None) -> str:
+def stamp(t: datetime | None = None) -> str:
     """Record time stamp: ISO 8601 UTC with milliseconds and ``Z``."""
     return iso_utc(t, timespec="milliseconds")
 

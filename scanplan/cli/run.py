@@ -8,7 +8,7 @@ failure, crew said no; run the same command again to resume), 2 bad input, 130 C
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -32,8 +32,11 @@ from .check import (
 from .common import console, err_console, guarded, print_json, register_user_error, rich_table
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from ..check.verdict import SettlePoll, Verdict
     from ..records import Point
+    from ..run import PointStatus, RunStopped, RunSummary
 
 register_user_error(HardwareError)
 
@@ -49,7 +52,7 @@ class ConsoleUI:
     def __init__(self, *, yes: bool, quiet: bool) -> None:
         self.yes = yes
         self.quiet = quiet
-        self.status: Any = None
+        self.status: Status | None = None
         self.log: list[str] = []
 
     def _print(self, text: str) -> None:
@@ -265,9 +268,9 @@ def run(
 
 def print_status(
     plan_sha256: str,
-    rows: list[dict[str, Any]],
-    summary: dict[str, Any],
-    stopped: Exception | None,
+    rows: list[PointStatus],
+    summary: RunSummary,
+    stopped: RunStopped | None,
     status_only: bool,
     json_out: bool,
 ) -> None:
@@ -278,25 +281,25 @@ def print_status(
                 "plan_sha256": plan_sha256,
                 "status": "stopped" if stopped else "done" if not status_only else "status",
                 "stopped_reason": str(stopped) if stopped else None,
-                "stopped_at_period": getattr(stopped, "period", None),
-                "points": rows,
-                **summary,
+                "stopped_at_period": stopped.period if stopped else None,
+                "points": [r.model_dump() for r in rows],
+                **summary.model_dump(),
             }
         )
         return
     table_rows = [
         {
-            "period": r["period"],
-            "e": r["e_beam_mev"],
-            "done": "yes" if r["done"] else "no",
-            "runs": ",".join(str(n) for n in r["runs"]),
-            "open": r["open_run"] or "",
+            "period": r.period,
+            "e": r.e_beam_mev,
+            "done": "yes" if r.done else "no",
+            "runs": ",".join(str(n) for n in r.runs),
+            "open": r.open_run or "",
         }
         for r in rows
     ]
     console.print(
         rich_table(
-            f"Plan {plan_sha256[:12]}: {summary['n_done']}/{summary['n_points']} points done",
+            f"Plan {plan_sha256[:12]}: {summary.n_done}/{summary.n_points} points done",
             table_rows,
             [
                 ("period", "period", ""),

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
         KIND_RUN_UNRESOLVED,
         RUN_KINDS,
         PointState,
+        PointStatus,
+        RunSummary,
         parse_periods,
         point_states,
         summarize,
@@ -52,7 +54,8 @@ _NAMES = {
     "events": (
         "KIND_APPLIED KIND_PADME_PUSH KIND_POINT_DONE KIND_RUN_ABANDONED KIND_RUN_CREATED "
         "KIND_RUN_FAILED KIND_RUN_REQUESTED KIND_RUN_STARTED KIND_RUN_STOPPED "
-        "KIND_RUN_UNRESOLVED RUN_KINDS PointState parse_periods point_states summarize"
+        "KIND_RUN_UNRESOLVED RUN_KINDS PointState PointStatus RunSummary parse_periods "
+        "point_states summarize"
     ),
     "guided": "EXIT_DONE EXIT_STOPPED GuidedRun RunConditionsPusher RunStopped approach_steps",
     "options": "DEFAULT_OPTIONS RunOptions",

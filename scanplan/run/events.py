@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+
+from beamline.datafiles import DataModel
 
 from ..errors import ScanplanError
 from ..store.base import RunConditionsStore
@@ -124,11 +125,29 @@ def parse_periods(text: str | None) -> tuple[int, ...] | None:
     return tuple(dict.fromkeys(out))
 
 
-def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts of points / done points and the run numbers of :meth:`GuidedRun.status`."""
+class PointStatus(DataModel):
+    """One row of :meth:`GuidedRun.status`: a selected point, whether it is done, its runs."""
+
+    period: int
+    e_beam_mev: float
+    done: bool
+    runs: list[int]
+    open_run: int | None
+
+
+class RunSummary(DataModel):
+    """Counts of points / done points and the run numbers of a status."""
+
+    n_points: int
+    n_done: int
+    runs: list[int]
+
+
+def summarize(rows: Iterable[PointStatus]) -> RunSummary:
+    """The :class:`RunSummary` of status rows."""
     rows = list(rows)
-    return {
-        "n_points": len(rows),
-        "n_done": sum(1 for r in rows if r["done"]),
-        "runs": [n for r in rows for n in r["runs"]],
-    }
+    return RunSummary(
+        n_points=len(rows),
+        n_done=sum(1 for r in rows if r.done),
+        runs=[n for r in rows for n in r.runs],
+    )

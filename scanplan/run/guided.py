@@ -53,6 +53,7 @@ from .events import (
     KIND_RUN_STOPPED,
     KIND_RUN_UNRESOLVED,
     PointState,
+    PointStatus,
     point_states,
 )
 from .options import RunOptions
@@ -173,20 +174,20 @@ class GuidedRun:
             return list(self.plan.points)
         return [self.plan.point(p) for p in self.options.periods]
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[PointStatus]:
         """One row per selected point: done, runs, open run."""
         states = point_states(self.store, self.sha) if self._plan_recorded() else {}
         rows = []
         for pt in self.points():
             st = states.get(pt.period, PointState(pt.period))
             rows.append(
-                {
-                    "period": pt.period,
-                    "e_beam_mev": pt.e_beam_mev,
-                    "done": st.done,
-                    "runs": list(st.runs),
-                    "open_run": st.open_run,
-                }
+                PointStatus(
+                    period=pt.period,
+                    e_beam_mev=pt.e_beam_mev,
+                    done=st.done,
+                    runs=list(st.runs),
+                    open_run=st.open_run,
+                )
             )
         return rows
 
@@ -195,7 +196,7 @@ class GuidedRun:
         return bool(has(self.sha)) if has is not None else True
 
     # -- the run --------------------------------------------------------------------------
-    def run(self) -> list[dict[str, Any]]:
+    def run(self) -> list[PointStatus]:
         """Take every selected point not yet done; returns the status rows. Raises
         :class:`RunStopped` when a point cannot be completed (resume later)."""
         self.recorder.record_plan(self.plan)
