@@ -29,6 +29,7 @@ from scanplan.run import (
     RunOptions,
     RunStopped,
     approach_steps,
+    combined_steps,
     point_states,
 )
 
@@ -208,6 +209,12 @@ def test_approach_steps():
     assert approach_steps(185.0, 183.0, "descending", 5.0, 0.01) == [183.0]
     assert approach_steps(185.0, 183.0, "ascending", 5.0, 0.01) == [178.0, 183.0]
     assert approach_steps(183.0, 183.0, "ascending", 5.0, 0.01) == [183.0]
+    # both dipoles together: the one already on the right side holds its target
+    now, targets = {"A": 180.0, "B": 185.0}, {"A": 183.0, "B": 183.0}
+    assert combined_steps(now, targets, "descending", 5.0, 0.01) == [
+        {"A": 188.0, "B": 183.0},
+        {"A": 183.0, "B": 183.0},
+    ]
 
 
 def _run_cli(plan_path, env, *extra):

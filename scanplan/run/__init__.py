@@ -44,9 +44,9 @@ if TYPE_CHECKING:
         GuidedRun,
         RunConditionsPusher,
         RunStopped,
-        approach_steps,
     )
     from .options import DEFAULT_OPTIONS, RunOptions
+    from .setpoints import approach_steps, combined_steps
     from .ui import QuietUI, RunUI
     from .wiring import open_guided_run
 
@@ -57,7 +57,8 @@ _NAMES = {
         "KIND_RUN_UNRESOLVED RUN_KINDS PointState PointStatus RunSummary parse_periods "
         "point_states summarize"
     ),
-    "guided": "EXIT_DONE EXIT_STOPPED GuidedRun RunConditionsPusher RunStopped approach_steps",
+    "guided": "EXIT_DONE EXIT_STOPPED GuidedRun RunConditionsPusher RunStopped",
+    "setpoints": "approach_steps combined_steps",
     "options": "DEFAULT_OPTIONS RunOptions",
     "ui": "QuietUI RunUI",
     "wiring": "open_guided_run",

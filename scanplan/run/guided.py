@@ -57,6 +57,7 @@ from .events import (
     point_states,
 )
 from .options import RunOptions
+from .setpoints import combined_steps
 from .ui import QuietUI, RunUI
 
 EXIT_DONE = 0
@@ -85,20 +86,6 @@ class RunStopped(ScanplanError):
     def __init__(self, message: str, period: int | None = None) -> None:
         super().__init__(message)
         self.period = period
-
-
-def approach_steps(
-    current_now_a: float, target_a: float, branch: str, overshoot_a: float, min_step_a: float
-) -> list[float]:
-    """Set points to write to reach ``target_a`` from the ``branch`` side: descending ->
-    from above, ascending -> from below (overshoot first when coming from the wrong side)."""
-    if not math.isfinite(current_now_a):
-        return [target_a + overshoot_a, target_a] if branch == "descending" else [target_a]
-    if branch == "descending" and current_now_a < target_a - min_step_a:
-        return [target_a + overshoot_a, target_a]
-    if branch == "ascending" and current_now_a > target_a + min_step_a:
-        return [max(0.0, target_a - overshoot_a), target_a]
-    return [target_a]
 
 
 class GuidedRun:
@@ -352,15 +339,13 @@ class GuidedRun:
         if not (self.options.enable_writes and self.options.approach):
             return [targets]
         hp = parameters()
-        per: dict[str, list[float]] = {}
-        for element, target in targets.items():
+        now: dict[str, float] = {}
+        for element in targets:
             try:
-                now = self.checker.read_psu(element).current_setting_a
+                now[element] = self.checker.read_psu(element).current_setting_a
             except HardwareError:
-                now = math.nan
-            per[element] = approach_steps(now, target, pt.branch, hp.overshoot_a, hp.min_step_a)
-        n = max(len(v) for v in per.values())
-        return [{e: v[min(i, len(v) - 1)] for e, v in per.items()} for i in range(n)]
+                now[element] = math.nan
+        return combined_steps(now, targets, pt.branch, hp.overshoot_a, hp.min_step_a)
 
     def _write(self, pt: Point, steps: list[dict[str, float]]) -> None:
         period = pt.period
