@@ -24,7 +24,7 @@ class BeamParameters(BeamFields):
             raise BeamlineInputError(
                 f"unknown beam parameter(s) {', '.join(bad)}; known: {', '.join(sorted(known))}"
             )
-        return replace_fields(self, f"beam {self.name}", **changes)
+        return replace_fields(self, f"beam {self.name}", changes)
 
     def twiss_init(self) -> dict[str, float]:
         """Keyword arguments for an open-line twiss from the line start."""

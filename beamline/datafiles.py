@@ -108,7 +108,10 @@ def validate_data(
 
 
 def replace_fields(
-    instance: M, where: str, error: type[Exception] = BeamlineInputError, **changes: Any
+    instance: M,
+    where: str,
+    changes: Mapping[str, Any],
+    error: type[Exception] = BeamlineInputError,
 ) -> M:
     """A validated copy of ``instance`` with ``changes``; an unknown name or a bad value is
     ``error`` naming ``where`` and the key (``model_copy(update=...)`` would not validate)."""

@@ -229,9 +229,9 @@ class BeamLine:
             )
         self.set_gap(slit, positive_mm - negative_mm, 0.5 * (positive_mm + negative_mm))
 
-    def knob_values(self) -> dict[str, Any]:
+    def knob_values(self) -> dict[str, float]:
         """All knobs: currents [A], polarities, gaps and centres [mm], energy [MeV]."""
-        out: dict[str, Any] = {"energy_mev": self.energy_mev}
+        out: dict[str, float] = {"energy_mev": self.energy_mev}
         out.update({f"{m.lower()}_current_a": v for m, v in self.currents_a().items()})
         out.update({f"{q.lower()}_polarity": self.polarity(q) for q in QUADRUPOLES})
         for slit in SLITS:

@@ -14,7 +14,7 @@ of bremsstrahlung).
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from pydantic import Field
 
 from .constants import ELECTRON_MASS_MEV
@@ -45,7 +45,9 @@ class ScatteringLayer(DataModel):
         """Thickness in radiation lengths."""
         return self.thickness_m / self.radiation_length_m
 
-    def theta0_rad(self, momentum_mev: ArrayLike, mass_mev: float = ELECTRON_MASS_MEV):
+    def theta0_rad(
+        self, momentum_mev: ArrayLike, mass_mev: float = ELECTRON_MASS_MEV
+    ) -> NDArray[np.float64] | float:
         """Highland rms projected angle [rad] for particles of ``momentum_mev`` [MeV/c]."""
         return highland_theta0_rad(momentum_mev, self.x_over_x0, mass_mev=mass_mev)
 
@@ -56,7 +58,7 @@ def highland_theta0_rad(
     *,
     mass_mev: float = ELECTRON_MASS_MEV,
     charge: int = 1,
-):
+) -> NDArray[np.float64] | float:
     """Highland/PDG rms projected scattering angle [rad].
 
     ``momentum_mev`` [MeV/c] (scalar or array), ``x_over_x0`` thickness in radiation

@@ -75,7 +75,7 @@ class BeamSource:
         if name not in names:
             raise BeamlineInputError(f"unknown scattering layer '{name}'; layers: {names}")
         layers = tuple(
-            replace_fields(layer, f"scattering layer {name}", **changes)
+            replace_fields(layer, f"scattering layer {name}", changes)
             if layer.name == name
             else layer
             for layer in self.layers
