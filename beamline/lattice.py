@@ -55,6 +55,24 @@ def load_settings(name: str | None = None) -> Settings:
     name = name or line_spec().default_settings
     path = named_data_file("settings", name, LINE_DIR, "settings")
     entry = load_toml_model(path, SettingsFile)
+    references = (
+        ("beam", entry.beam, data_names(LINE_DIR, "beams")),
+        (
+            "dipole_calibration",
+            entry.dipole_calibration,
+            calibration.dipole_calibrations().calibrations,
+        ),
+        (
+            "quadrupole_calibration",
+            entry.quadrupole_calibration,
+            calibration.quadrupole_calibrations().calibrations,
+        ),
+    )
+    for key, value, known in references:
+        if value not in known:
+            raise LatticeDataError(
+                f"{path}: key '{key}': '{value}' is not defined; known: {', '.join(known)}"
+            )
     strength = data_file(LINE_DIR, "settings", str(entry.strength_file))
     return Settings(name=name, **{**dict(entry), "strength_file": strength})
 
