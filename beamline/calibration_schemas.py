@@ -10,8 +10,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .datafiles import DataModel
-from .errors import BeamlineInputError
-from .schemas import Range, with_names
+from .schemas import Range, with_names, within
 
 BRANCHES = ("ascending", "descending")
 #: keys of ``branch_calibrations``: the two branches and "unknown" (history not known)
@@ -57,12 +56,9 @@ class MagnetSpec(DataModel):
 
     def check_current(self, current_a: float) -> float:
         """Return ``current_a`` [A] if the supply can deliver it, else raise a clear error."""
-        lo, hi = self.current_limits_a
-        if not (lo <= current_a <= hi):
-            raise BeamlineInputError(
-                f"{self.name} current {current_a:g} A is outside the supply range {lo:g}..{hi:g} A"
-            )
-        return current_a
+        return within(
+            current_a, self.current_limits_a, f"{self.name} current", "the supply range", "A"
+        )
 
 
 class DipoleSpec(MagnetSpec):
@@ -184,22 +180,27 @@ def _check_calibration_names(
                 raise ValueError(f"magnet {spec.name} names unknown calibration {name}")
 
 
-class DipolesFile(DataModel):
-    """``lattices/calibrations/dipoles.toml``: bending power [MeV/c per G], magnets,
-    calibrations (linear or means of linear ones), hysteresis and readback parameters."""
+class _MagnetFile(DataModel):
+    """A calibration file of one magnet family: ``[magnets.<NAME>]`` entries named by key."""
 
     schema_version: int
     version: str
+
+    @field_validator("magnets", mode="before", check_fields=False)
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        return with_names(value)
+
+
+class DipolesFile(_MagnetFile):
+    """``lattices/calibrations/dipoles.toml``: bending power [MeV/c per G], magnets,
+    calibrations (linear or means of linear ones), hysteresis and readback parameters."""
+
     bending_power_mev_per_g: float = Field(gt=0)
     magnets: dict[str, DipoleSpec] = Field(min_length=1)
     calibrations: dict[str, Annotated[DipoleLinear | DipoleMean, Field(discriminator="kind")]]
     hysteresis: HysteresisParameters
     readback: ReadbackResolution
-
-    @field_validator("magnets", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        return with_names(value)
 
     @model_validator(mode="after")
     def _cross_references(self) -> DipolesFile:
@@ -222,18 +223,11 @@ class DipolesFile(DataModel):
         return self
 
 
-class QuadrupolesFile(DataModel):
+class QuadrupolesFile(_MagnetFile):
     """``lattices/calibrations/quadrupoles.toml``: magnets and gradient calibrations."""
 
-    schema_version: int
-    version: str
     magnets: dict[str, MagnetSpec] = Field(min_length=1)
     calibrations: dict[str, QuadrupoleLinear]
-
-    @field_validator("magnets", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        return with_names(value)
 
     @model_validator(mode="after")
     def _cross_references(self) -> QuadrupolesFile:

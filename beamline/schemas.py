@@ -38,6 +38,17 @@ def _ordered_range(value: tuple[float, float]) -> tuple[float, float]:
 Range = Annotated[tuple[float, float], AfterValidator(_ordered_range)]
 
 
+def within(value: float, bounds: tuple[float, float], what: str, where: str, unit: str) -> float:
+    """``value`` if ``bounds[0] <= value <= bounds[1]``, else a BeamlineInputError
+    "<what> <value> <unit> is outside <where> <lo>..<hi> <unit>"."""
+    lo, hi = bounds
+    if not (lo <= value <= hi):
+        raise BeamlineInputError(
+            f"{what} {value:g} {unit} is outside {where} {lo:g}..{hi:g} {unit}"
+        )
+    return value
+
+
 def with_names(table: Any, **extra: str) -> Any:
     """Entries of a keyed table with their key as ``name`` (plus ``extra`` keys); a key the
     file must not set itself is reported as unknown by the entry's model."""
@@ -98,12 +109,7 @@ class LineSpec(DataModel):
 
     def check_energy(self, energy_mev: float) -> float:
         """``energy_mev`` [MeV] if inside the line's range, else a BeamlineInputError."""
-        lo, hi = self.energy_range_mev
-        if not (lo <= energy_mev <= hi):
-            raise BeamlineInputError(
-                f"beam energy {energy_mev:g} MeV is outside the line's range {lo:g}..{hi:g} MeV"
-            )
-        return energy_mev
+        return within(energy_mev, self.energy_range_mev, "beam energy", "the line's range", "MeV")
 
     def slit(self, name: str) -> SlitSpec:
         """Spec of slit ``name`` (any case)."""
