@@ -21,7 +21,9 @@ from .physics.params import (
     ControlPosition,
     ControlSideName,
     Direction,
+    OptimiseObjective,
     PhysicsModel,
+    QuadScaling,
     WidthReference,
 )
 
@@ -32,7 +34,6 @@ PointKind = Literal["on_resonance", "control"]
 RangeKind = Literal["mass", "sqrt_s", "energy"]
 PotMode = Literal["pot_per_point", "budget", "optimised"]
 BesSource = Literal["given", "spread_engine"]
-QuadScaling = Literal["momentum", "fixed"]
 
 #: What the per-point yield columns mean (written into every plan).
 YIELD_DEFINITION = (
@@ -101,7 +102,7 @@ class OptimisationInfo(_Record):
     masses, the source plan's hash and the expected g limits before and after."""
 
     window_mev: tuple[float, float]
-    objective: Literal["mean", "max"]
+    objective: OptimiseObjective
     total_beam_hours: float = Field(ge=0)
     min_hours_per_point: float = Field(ge=0)
     n_masses: int = Field(ge=2)
