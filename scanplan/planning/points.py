@@ -15,7 +15,7 @@ from ..errors import ScanplanError
 from ..physics.params import PhysicsModel
 from ..physics.yields import background_per_pot, in_table_range, signal_efficiency
 from ..physics.yields import signal_yield_per_pot_g2 as on_peak_yield
-from ..records import Point
+from ..records import Point, current_field, gap_field
 from .beamtime import BeamTime
 from .grid import BesOf, Block
 from .request import PlanRequest
@@ -26,12 +26,21 @@ def slit_names() -> list[str]:
     return [name.upper() for name in line_spec().slits]
 
 
+def gap_key(slit: str) -> str:
+    """The strength-file value of the gap [mm] of ``slit`` in the settings."""
+    return f"{slit.lower()}_gap_mm"
+
+
+def quad_key(quad: str) -> str:
+    """The strength-file value of the current [A] of quadrupole ``quad`` in the settings."""
+    return f"i_{quad.lower()}_a"
+
+
 def settings_values(settings_name: str | None) -> tuple[Settings, dict[str, float]]:
     """The settings and their strength values; every slit gap and quad current must be set."""
     s = load_settings(settings_name)
     values = read_strength_values(s.strength_file)
-    need = [f"{x.lower()}_gap_mm" for x in slit_names()]
-    need += [f"i_{q.lower()}_a" for q in cal.QUADRUPOLES]
+    need = [gap_key(x) for x in slit_names()] + [quad_key(q) for q in cal.QUADRUPOLES]
     missing = [k for k in need if k not in values]
     if missing:
         raise ScanplanError(f"settings {s.name} lacks {', '.join(missing)}")
@@ -48,7 +57,7 @@ def quad_currents(
         settings.reference_energy_mev
     )
     for q in cal.QUADRUPOLES:
-        i_ref = values[f"i_{q.lower()}_a"]
+        i_ref = values[quad_key(q)]
         if scaling == "fixed":
             current = i_ref
         else:
@@ -109,10 +118,8 @@ def build_points(
             bes_e = bes_of(e)
             rs = sqrt_s_mev(e)
             y = float(on_peak_yield(rs, e, bes_e, model))
-            machine: dict[str, Any] = {
-                f"{s.lower()}_mm": values[f"{s.lower()}_gap_mm"] for s in slits
-            }
-            machine |= {f"{q.lower()}_current_a": quads[q] for q in cal.QUADRUPOLES}
+            machine: dict[str, Any] = {gap_field(x): values[gap_key(x)] for x in slits}
+            machine |= {current_field(q): quads[q] for q in cal.QUADRUPOLES}
             out.points.append(
                 Point(
                     period=period,
