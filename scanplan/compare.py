@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -123,7 +123,7 @@ def _evaluate_option(item: tuple[int, Any, tuple[float, float] | None]) -> dict[
 
 def sweep_options(
     base: PlanRequest,
-    variations: dict[str, Sequence[Any]],
+    variations: Mapping[str, Sequence[Any]],
     *,
     window_mev: tuple[float, float] | None = None,
     scheduler: str | None = "local",

@@ -224,7 +224,7 @@ def optimise_plan(
     overhead = plan.inputs.overhead_hours_per_point
     optimisation = OptimisationInfo(
         window_mev=(float(window_mev[0]), float(window_mev[1])),
-        objective=objective,  # type: ignore[arg-type]
+        objective=objective,
         total_beam_hours=total,
         min_hours_per_point=min_hours,
         n_masses=n_masses,

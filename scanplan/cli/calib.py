@@ -206,8 +206,8 @@ def history(
             }
         )
         return
-    for row in rows:
-        row["approach"] = " → ".join(f"{c:g}" for c in row["approach_currents_a"])
+    for row, step in zip(rows, hist.steps, strict=True):
+        row["approach"] = " → ".join(f"{c:g}" for c in step.approach_currents_a)
     columns = [
         ("index", "step", ""),
         ("current_a", "I [A]", ".4f"),

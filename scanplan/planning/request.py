@@ -216,15 +216,12 @@ def resolve_energy_range(
     req: PlanRequest,
 ) -> tuple[RangeKind, tuple[float, float], tuple[float, float]]:
     """Which range was given, its (low, high) values and the beam-energy range [MeV]."""
-    given: list[tuple[RangeKind, tuple[float, float]]] = [
-        (k, v)
-        for k, v in (
-            ("mass", req.mass_range_mev),
-            ("sqrt_s", req.sqrt_s_range_mev),
-            ("energy", req.energy_range_mev),
-        )
-        if v is not None
-    ]
+    ranges: tuple[tuple[RangeKind, tuple[float, float] | None], ...] = (
+        ("mass", req.mass_range_mev),
+        ("sqrt_s", req.sqrt_s_range_mev),
+        ("energy", req.energy_range_mev),
+    )
+    given = [(k, v) for k, v in ranges if v is not None]
     if len(given) != 1:
         raise ScanplanError("give exactly one of a mass, a sqrt(s) or a beam-energy range")
     kind, (lo, hi) = given[0]
