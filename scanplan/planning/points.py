@@ -9,7 +9,8 @@ from beamline import calibration as cal
 from beamline import energy as beam_energy
 from beamline.constants import momentum_mev_from_energy
 from beamline.kinematics import sqrt_s_mev
-from beamline.lattice import Settings, line_spec, load_settings, read_strength_values
+from beamline.lattice import Settings, load_settings, read_strength_values
+from beamline.names import QUADRUPOLES, SLITS
 
 from ..errors import ScanplanError
 from ..physics.params import PhysicsModel
@@ -21,26 +22,16 @@ from .grid import BesOf, Block
 from .request import PlanRequest
 
 
-def slit_names() -> list[str]:
-    """The slits of the line (``lattices/btf_padme/line.toml``), upper case as in the plan."""
-    return [name.upper() for name in line_spec().slits]
-
-
 def gap_key(slit: str) -> str:
     """The strength-file value of the gap [mm] of ``slit`` in the settings."""
     return f"{slit.lower()}_gap_mm"
-
-
-def quad_key(quad: str) -> str:
-    """The strength-file value of the current [A] of quadrupole ``quad`` in the settings."""
-    return f"i_{quad.lower()}_a"
 
 
 def settings_values(settings_name: str | None) -> tuple[Settings, dict[str, float]]:
     """The settings and their strength values; every slit gap and quad current must be set."""
     s = load_settings(settings_name)
     values = read_strength_values(s.strength_file)
-    need = [gap_key(x) for x in slit_names()] + [quad_key(q) for q in cal.QUADRUPOLES]
+    need = [gap_key(x) for x in SLITS] + [cal.magnet_spec(q).knob for q in QUADRUPOLES]
     missing = [k for k in need if k not in values]
     if missing:
         raise ScanplanError(f"settings {s.name} lacks {', '.join(missing)}")
@@ -56,8 +47,8 @@ def quad_currents(
     ratio = momentum_mev_from_energy(e_beam_mev) / momentum_mev_from_energy(
         settings.reference_energy_mev
     )
-    for q in cal.QUADRUPOLES:
-        i_ref = values[quad_key(q)]
+    for q in QUADRUPOLES:
+        i_ref = values[cal.magnet_spec(q).knob]
         if scaling == "fixed":
             current = i_ref
         else:
@@ -90,7 +81,6 @@ def build_points(
 ) -> PointsBuilt:
     """One :class:`Point` per energy of ``blocks``, periods in block order."""
     out = PointsBuilt()
-    slits = slit_names()
     g_ref = model.signal.reference_coupling
     for block in blocks:
         for e in block.energies_mev:
@@ -118,8 +108,8 @@ def build_points(
             bes_e = bes_of(e)
             rs = sqrt_s_mev(e)
             y = float(on_peak_yield(rs, e, bes_e, model))
-            machine: dict[str, Any] = {gap_field(x): values[gap_key(x)] for x in slits}
-            machine |= {current_field(q): quads[q] for q in cal.QUADRUPOLES}
+            machine: dict[str, Any] = {gap_field(x): values[gap_key(x)] for x in SLITS}
+            machine |= {current_field(q): quads[q] for q in QUADRUPOLES}
             out.points.append(
                 Point(
                     period=period,

@@ -11,6 +11,7 @@ from typing import Any
 
 from beamline import calibration as cal
 from beamline.kinematics import sqrt_s_mev
+from beamline.names import MAGNETS
 
 from ..physics.lineshape import line_fwhm_mev
 from ..records import Plan, PlanInputs, Point
@@ -52,7 +53,7 @@ def _periods(pts: list[Point]) -> Iterator[Problem]:
 def _currents(pts: list[Point], extrapolate: bool) -> Iterator[Problem]:
     """Supply limits of every magnet and the trusted range of the DHSTB01 calibration."""
     for p in pts:
-        for magnet in (*cal.DIPOLES, *cal.QUADRUPOLES):
+        for magnet in MAGNETS:
             current = p.current_a(magnet)
             lo, hi = cal.magnet_spec(magnet).current_limits_a
             if not (lo <= current <= hi):

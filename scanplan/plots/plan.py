@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import atomic_write_bytes
+from ..figures import write_figure
 
 if TYPE_CHECKING:
     from ..compare import Comparison
@@ -25,17 +24,6 @@ def figure(nrows: int = 1, height_in: float = 4.5) -> tuple[Any, Any]:
 
     fig, axes = plt.subplots(nrows, 1, figsize=(9, height_in * nrows), squeeze=False)
     return fig, axes[:, 0]
-
-
-def save_figure(fig: Any, path: Path) -> Path:
-    """Write ``fig`` to ``path`` atomically, format from the suffix (png by default)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_plan(plan: Plan, path: Path) -> Path:
@@ -73,7 +61,7 @@ def plot_plan(plan: Plan, path: Path) -> Path:
     )
     ax.set_ylim(bottom=-0.03 * float(np.max(cov.exposure_per_g2)))
     ax.legend(loc="upper right")
-    return save_figure(fig, path)
+    return write_figure(fig, path, bbox_inches="tight")
 
 
 def plot_sensitivity(
@@ -92,7 +80,7 @@ def plot_sensitivity(
     ax.set_ylabel("upper limit on g")
     ax.set_title(f"{title}: expected sensitivity")
     ax.legend()
-    return save_figure(fig, path)
+    return write_figure(fig, path, bbox_inches="tight")
 
 
 def plot_comparison(
@@ -111,4 +99,4 @@ def plot_comparison(
     ax.legend()
     ax2.set_xlabel("sqrt(s) [MeV]")
     ax2.set_ylabel("POT per point")
-    return save_figure(fig, path)
+    return write_figure(fig, path, bbox_inches="tight")
