@@ -88,6 +88,23 @@ def _point_rows(plan: Any) -> list[dict[str, Any]]:
     return rows
 
 
+#: The three ways to give the scanned range (exactly one), shared by plan and sweep.
+MassOpt = Annotated[str | None, typer.Option(help="X17 mass range LOW:HIGH [MeV].")]
+SqrtSOpt = Annotated[str | None, typer.Option(help="sqrt(s) range LOW:HIGH [MeV].")]
+EnergyOpt = Annotated[str | None, typer.Option(help="Beam-energy range LOW:HIGH [MeV].")]
+
+
+def range_fields(
+    mass_mev: str | None, sqrt_s_mev: str | None, energy_mev: str | None
+) -> dict[str, tuple[float, float] | None]:
+    """The PlanRequest range fields from the range options (unset ones None)."""
+    return {
+        "mass_range_mev": parse_interval(mass_mev, "--mass-mev") if mass_mev else None,
+        "sqrt_s_range_mev": parse_interval(sqrt_s_mev, "--sqrt-s-mev") if sqrt_s_mev else None,
+        "energy_range_mev": parse_interval(energy_mev, "--energy-mev") if energy_mev else None,
+    }
+
+
 SCAN_DEFAULTS = load_scan_defaults()
 _DEFAULT_BES = load_physics().signal.default_bes
 
@@ -102,11 +119,9 @@ def plan(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the plan JSON here.")
     ] = None,
-    mass_mev: Annotated[str | None, typer.Option(help="X17 mass range LOW:HIGH [MeV].")] = None,
-    sqrt_s_mev: Annotated[str | None, typer.Option(help="sqrt(s) range LOW:HIGH [MeV].")] = None,
-    energy_mev: Annotated[
-        str | None, typer.Option(help="Beam-energy range LOW:HIGH [MeV].")
-    ] = None,
+    mass_mev: MassOpt = None,
+    sqrt_s_mev: SqrtSOpt = None,
+    energy_mev: EnergyOpt = None,
     step_fraction: Annotated[
         float, typer.Option(help="Combined spacing <= this x line FWHM.")
     ] = SCAN_DEFAULTS.spacing.step_fraction,
@@ -215,9 +230,7 @@ def plan(
     from scanplan.records import save_plan
 
     req = PlanRequest(
-        mass_range_mev=parse_interval(mass_mev, "--mass-mev") if mass_mev else None,
-        sqrt_s_range_mev=parse_interval(sqrt_s_mev, "--sqrt-s-mev") if sqrt_s_mev else None,
-        energy_range_mev=parse_interval(energy_mev, "--energy-mev") if energy_mev else None,
+        **range_fields(mass_mev, sqrt_s_mev, energy_mev),
         step_fraction=step_fraction,
         step_mev=step_mev,
         width_reference=width_reference,

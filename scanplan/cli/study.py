@@ -14,7 +14,16 @@ import typer
 from ..errors import ScanplanError
 from ..physics.params import ControlSideName, OptimiseObjective, load_physics
 from .common import console, guarded, parse_range, print_json, rich_table
-from .plan import SCAN_DEFAULTS, announce_plot, choice, parse_interval
+from .plan import (
+    SCAN_DEFAULTS,
+    EnergyOpt,
+    MassOpt,
+    SqrtSOpt,
+    announce_plot,
+    choice,
+    parse_interval,
+    range_fields,
+)
 
 _COUPLINGS = load_physics().statistics.coupling_grid
 
@@ -291,11 +300,9 @@ def sweep(
     vary: Annotated[
         list[str], typer.Option(help="Plan option to vary: KEY=v1,v2,... (repeatable).")
     ],
-    mass_mev: Annotated[str | None, typer.Option(help="X17 mass range LOW:HIGH [MeV].")] = None,
-    sqrt_s_mev: Annotated[str | None, typer.Option(help="sqrt(s) range LOW:HIGH [MeV].")] = None,
-    energy_mev: Annotated[
-        str | None, typer.Option(help="Beam-energy range LOW:HIGH [MeV].")
-    ] = None,
+    mass_mev: MassOpt = None,
+    sqrt_s_mev: SqrtSOpt = None,
+    energy_mev: EnergyOpt = None,
     budget_hours: Annotated[float | None, typer.Option(help="Total time [h] per option.")] = None,
     control: Annotated[
         str, typer.Option(help=f"Control points: {choice(ControlSideName)}.")
@@ -316,9 +323,7 @@ def sweep(
     from scanplan.planning import PlanRequest
 
     base = PlanRequest(
-        mass_range_mev=parse_interval(mass_mev, "--mass-mev") if mass_mev else None,
-        sqrt_s_range_mev=parse_interval(sqrt_s_mev, "--sqrt-s-mev") if sqrt_s_mev else None,
-        energy_range_mev=parse_interval(energy_mev, "--energy-mev") if energy_mev else None,
+        **range_fields(mass_mev, sqrt_s_mev, energy_mev),
         budget_hours=budget_hours,
         control=control,
     )

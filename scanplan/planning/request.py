@@ -39,8 +39,8 @@ def _defaults() -> ScanDefaults:
 
 def _side_default(data: dict[str, Any], key: str) -> Any:
     """The data file's ``key`` of the control block on the requested side (None for none)."""
-    side = data.get("control")
-    if side not in ("below", "above"):
+    side = data.get("control")  # absent when the side given was invalid
+    if side is None or side == "none":
         return None
     return getattr(_defaults().control_side(side), key)
 
