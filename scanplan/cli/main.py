@@ -16,6 +16,7 @@ from . import run as _run
 from . import sim as _sim
 from . import spread as _spread
 from . import store as _store
+from . import study as _study
 
 app = typer.Typer(
     name="scanplan",
@@ -40,10 +41,10 @@ app.command("plan")(_plan.plan)
 app.command("show")(_plan.show)
 app.command("validate")(_plan.validate)
 app.command("yield")(_plan.yield_)
-app.command("sensitivity")(_plan.sensitivity)
-app.command("compare")(_plan.compare)
-app.command("optimise")(_plan.optimise)
-app.command("sweep")(_plan.sweep)
+app.command("sensitivity")(_study.sensitivity)
+app.command("compare")(_study.compare)
+app.command("optimise")(_study.optimise)
+app.command("sweep")(_study.sweep)
 app.command("export")(_export.export)
 app.add_typer(_store.app, name="store")
 # control room
