@@ -219,8 +219,9 @@ class SimFacility:
     ``control_port``: serve the control channel (:class:`ControlFacade` behind
     :class:`hw_interfaces.sim.SimControlServer`; 0 = any free port, None = none).
     ``currents_a`` overrides the start currents (default: both dipoles at the simulator's
-    DHSTB001 current, i.e. the beam on the model axis). ``predictor`` lets callers share one
-    model (a BeamLine costs ~1 s to build).
+    DHSTB001 current, i.e. the beam on the model axis). ``settings``: the model's settings
+    (default: the line's, ``default_settings`` of ``lattices/btf_padme/line.toml``).
+    ``predictor`` lets callers share one model (a BeamLine costs ~1 s to build).
     """
 
     def __init__(
@@ -232,7 +233,7 @@ class SimFacility:
         control_port: int | None = None,
         key_prefix: str = "",
         currents_a: Mapping[str, float] | None = None,
-        settings: str | None = "run3_2022",
+        settings: str | None = None,
         tolerances: CheckTolerances | None = None,
         predictor: SpotPredictor | None = None,
         seed: int | None = DEFAULT_SEED,

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from beamline.apertures import SLITS
-
 from ..errors import ScanplanError
 from .common import FloatRange, console, err_console, guarded, print_json, range_option, rich_table
 
@@ -17,6 +15,8 @@ MAX_TABLE_ROWS = 60
 
 def parse_jaws(values: list[str]) -> dict[str, list[tuple[float, float]]]:
     """``SLIT=NEG:POS`` (repeatable) -> ``{slit: [(neg_mm, pos_mm), ...]}``."""
+    from beamline.apertures import SLITS  # numpy: not at import (scanplan --help stays fast)
+
     out: dict[str, list[tuple[float, float]]] = {}
     for text in values:
         try:
@@ -94,6 +94,7 @@ def spread(
     target spread. Slit jaws are black absorbers."""
     from rich.progress import Progress
 
+    from beamline.apertures import SLITS
     from scanplan.spread import spread_report
 
     options = {"SLTB2": sltb2_mm, "SLTB3": sltb3_mm, "SLTB4": sltb4_mm, "SLTB5": sltb5_mm}
