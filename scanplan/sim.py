@@ -112,6 +112,15 @@ def parse_fault(text: str) -> FaultSpec:
     return FaultSpec(fault, t)
 
 
+def dipole_supplies() -> tuple[str, str]:
+    """BTF supply elements of DHSTB01 and DHSTB02 (``supply_element`` of
+    ``lattices/calibrations/dipoles.toml``: the names of their memcached records)."""
+    from beamline import calibration
+
+    first, second = (calibration.dipole_spec(m).supply_element for m in calibration.DIPOLES)
+    return first, second
+
+
 class ModelBeam:
     """TimePix beam callback ``(psu states) -> (x_mm, y_mm, sigma_x_mm, sigma_y_mm)``.
 
@@ -131,6 +140,8 @@ class ModelBeam:
         self.reference_x_mm = reference_x_mm
         self.reference_y_mm = reference_y_mm
         self.min_dipole_current_a = min_dipole_current_a
+        #: supply elements of DHSTB01 and DHSTB02, whose output currents steer the beam
+        self.supplies = dipole_supplies()
         self._offsets: dict[str, float] = {}
         self._lock = threading.Lock()
         self.calls = 0
@@ -157,15 +168,16 @@ class ModelBeam:
     def __call__(self, states: Mapping[str, PsuSimState]) -> tuple[float, float, float, float]:
         self.calls += 1
         off = (OFF_DETECTOR_MM, OFF_DETECTOR_MM, 1.0, 1.0)
+        e1, e2 = self.supplies
         try:
-            d1, d2 = states["DHSTB001"], states["DHSTB002"]
+            d1, d2 = states[e1], states[e2]
         except KeyError:
             return off
         if d1.status != 2 or d2.status != 2:
             return off
         offsets = self.offsets()
-        i1 = self.effective_current_a(d1) + offsets.get("DHSTB001", 0.0)
-        i2 = self.effective_current_a(d2) + offsets.get("DHSTB002", 0.0)
+        i1 = self.effective_current_a(d1) + offsets.get(e1, 0.0)
+        i2 = self.effective_current_a(d2) + offsets.get(e2, 0.0)
         if min(i1, i2) < self.min_dipole_current_a:
             return off
         try:
@@ -264,7 +276,8 @@ class SimFacility:
             reference_y_mm=tol.reference_y_mm,
             min_dipole_current_a=tol.sim_min_dipole_current_a,
         )
-        start = {"DHSTB002": DEFAULT_CURRENTS_A["DHSTB001"]}
+        e1, e2 = self.beam.supplies
+        start = {e2: DEFAULT_CURRENTS_A[e1]}
         start.update({k.upper(): float(v) for k, v in (currents_a or {}).items()})
         self.currents_a = start
         self.seed = seed
@@ -372,8 +385,8 @@ class SimFacility:
         """Inject a fault (see the module docstring)."""
         spec = parse_fault(fault) if isinstance(fault, str) else fault
         if spec.fault == OFFSET:
-            if spec.target not in ("DHSTB001", "DHSTB002"):
-                raise ScanplanError("offset applies to DHSTB001 or DHSTB002")
+            if spec.target not in self.beam.supplies:
+                raise ScanplanError(f"offset applies to {' or '.join(self.beam.supplies)}")
             self.beam.set_offset(spec.target, spec.value_a)
         else:
             if spec.fault is Fault.DEAD:
