@@ -113,7 +113,7 @@ p_budget = plan_scan(
     PlanRequest(
         mass_range_mev=window,
         step_mev=0.75,
-        budget_hours=p22.inputs["total_hours"],
+        budget_hours=p22.inputs.total_hours,
         name="new, same budget",
     )
 )
@@ -132,12 +132,12 @@ def summary(plan):
         "E_on_max": max(p.e_beam_mev for p in on),
         "sqrt_s_min": min(p.sqrt_s_mev for p in on),
         "sqrt_s_max": max(p.sqrt_s_mev for p in on),
-        "combined_step_mev": plan.inputs["combined_step_mev"],
-        "rule_max_step_mev": 0.5 * plan.inputs["rule_width_mev"],
+        "combined_step_mev": plan.inputs.combined_step_mev,
+        "rule_max_step_mev": 0.5 * plan.inputs.rule_width_mev,
         "POT_per_point": np.mean([p.target_pot for p in plan.points]),
         "h_per_point": np.mean([p.hours for p in plan.points]),
-        "total_h": plan.inputs["total_hours"],
-        "total_days": plan.inputs["total_hours"] / 24,
+        "total_h": plan.inputs.total_hours,
+        "total_days": plan.inputs.total_hours / 24,
     }
 
 
@@ -172,7 +172,7 @@ new_rows.merge(cal_rows[["period", "beam_start_h", "beam_end_h"]], on="period").
 
 # %%
 # 1. kinematics: the new plan's range and every point's sqrt(s)
-lo, hi = p_new.inputs["e_beam_range_mev"]
+lo, hi = p_new.inputs.e_beam_range_mev
 assert abs(lo - e_res(window[0])) < 1e-6 and abs(hi - e_res(window[1])) < 1e-6
 for p in p_new.points + p22.points:
     assert abs(p.sqrt_s_mev - np.sqrt(2 * ME**2 + 2 * ME * p.e_beam_mev)) < 1e-9
@@ -189,10 +189,10 @@ for plan, (e_lo, e_hi) in ((p_new, (lo, hi)), (p22, (262.2, 300.1))):
     on_e = np.sort([p.e_beam_mev for p in plan.points if p.kind == "on_resonance"])
     max_gap = np.diff(on_e).max()
     print(
-        f"{plan.name}: line FWHM {fwhm:.3f} MeV (planner {plan.inputs['rule_width_mev']:.3f}), "
+        f"{plan.name}: line FWHM {fwhm:.3f} MeV (planner {plan.inputs.rule_width_mev:.3f}), "
         f"largest gap {max_gap:.3f} MeV <= FWHM/2 = {fwhm / 2:.3f}"
     )
-    assert abs(plan.inputs["rule_width_mev"] - fwhm) < 1e-3 * fwhm
+    assert abs(plan.inputs.rule_width_mev - fwhm) < 1e-3 * fwhm
     assert max_gap <= 0.5 * fwhm + 1e-9
 
 # the 2022 spacing (~0.75 MeV combined) is half the FWHM of the Gaussian beam-spread line

@@ -115,9 +115,9 @@ def parse_fault(text: str) -> FaultSpec:
 def dipole_supplies() -> tuple[str, str]:
     """BTF supply elements of DHSTB01 and DHSTB02 (``supply_element`` of
     ``lattices/calibrations/dipoles.toml``: the names of their memcached records)."""
-    from beamline import calibration
+    from beamline.names import DIPOLES, supply_elements
 
-    first, second = (calibration.dipole_spec(m).supply_element for m in calibration.DIPOLES)
+    first, second = supply_elements(DIPOLES)
     return first, second
 
 

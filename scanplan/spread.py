@@ -132,7 +132,7 @@ def spread_report(
     if target_rel_spread is None:
         from .physics.params import load_physics
 
-        target_rel_spread = load_physics().default_bes
+        target_rel_spread = load_physics().signal.default_bes
     advice = spread.advise(table, target_rel_spread, measure=measure).to_dict(orient="records")
     if out is not None:
         write_table(result, out)

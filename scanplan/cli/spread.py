@@ -15,7 +15,7 @@ MAX_TABLE_ROWS = 60
 
 def parse_jaws(values: list[str]) -> dict[str, list[tuple[float, float]]]:
     """``SLIT=NEG:POS`` (repeatable) -> ``{slit: [(neg_mm, pos_mm), ...]}``."""
-    from beamline.apertures import SLITS  # numpy: not at import (scanplan --help stays fast)
+    from beamline.names import SLITS  # numpy: not at import (scanplan --help stays fast)
 
     out: dict[str, list[tuple[float, float]]] = {}
     for text in values:
@@ -94,7 +94,7 @@ def spread(
     target spread. Slit jaws are black absorbers."""
     from rich.progress import Progress
 
-    from beamline.apertures import SLITS
+    from beamline.names import SLITS
     from scanplan.spread import spread_report
 
     options = {"SLTB2": sltb2_mm, "SLTB3": sltb3_mm, "SLTB4": sltb4_mm, "SLTB5": sltb5_mm}
