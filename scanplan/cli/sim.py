@@ -2,7 +2,7 @@
 
 Prints where it listens (a table and the ``export SCANPLAN_...`` lines the other commands
 read, or one JSON line with ``--json``), then keeps serving. Faults come from ``--fault``
-(see :mod:`scanplan.sim`) and, while it runs, from another terminal through its control
+(see :mod:`scanplan.sim_faults`) and, while it runs, from another terminal through its control
 channel: ``scanplan sim inject trip:DHSTB001``, ``scanplan sim clear``, ``scanplan sim
 status``, ``scanplan sim set-current DHSTB002=182.5`` (``--control`` or
 ``SCANPLAN_SIM_CONTROL``).
@@ -123,7 +123,8 @@ def sim(
         return
     from hw_interfaces.btf_controls import parse_hostport
 
-    from ..sim import DEFAULT_SEED, SimFacility, parse_currents, parse_fault, parse_hysteresis
+    from ..sim import DEFAULT_SEED, SimFacility
+    from ..sim_faults import parse_currents, parse_fault, parse_hysteresis
 
     specs = [parse_fault(f) for f in fault or []]
     currents = parse_currents(current or [])
@@ -253,7 +254,7 @@ def inject(
     json_out: JsonOpt = False,
 ) -> None:
     """Inject faults into a running simulator."""
-    from ..sim import parse_fault
+    from ..sim_faults import parse_fault
 
     specs = [parse_fault(f) for f in faults]  # validate all before sending any
     client = _client(control)
@@ -274,7 +275,7 @@ def clear(
     json_out: JsonOpt = False,
 ) -> None:
     """Clear faults of a running simulator (a dead server restarts, a trip is reset)."""
-    from ..sim import parse_fault
+    from ..sim_faults import parse_fault
 
     specs = [parse_fault(f) for f in faults or []]
     client = _client(control)
@@ -321,7 +322,7 @@ def set_current(
     json_out: JsonOpt = False,
 ) -> None:
     """Move simulated set points directly (training: the crew's hand on the console)."""
-    from ..sim import parse_currents
+    from ..sim_faults import parse_currents
 
     values = parse_currents(currents)
     client = _client(control)
