@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic_core import PydanticCustomError
@@ -98,6 +98,33 @@ def rich_table(
             cells.append("" if value is None else format(value, fmt) if fmt else str(value))
         table.add_row(*cells)
     return table
+
+
+#: Where the control-room commands look for the BTF services unless told otherwise: the
+#: local ports of the simulator (``scanplan sim`` prints the ``SCANPLAN_*`` variables).
+DEFAULT_MEMCACHED = "127.0.0.1:11211"
+DEFAULT_TIMEPIX_URL = "http://127.0.0.1:8080"
+
+#: Options shared by the commands that talk to the BTF services (``hw``, ``check``, ``run``).
+MemcachedOpt = Annotated[
+    str,
+    typer.Option("--memcached", envvar="SCANPLAN_MEMCACHED", help="BTF memcached HOST:PORT."),
+]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--key-prefix",
+        envvar="SCANPLAN_KEY_PREFIX",
+        help="Key namespace (simulators sharing a memcached); empty on the BTF.",
+    ),
+]
+TimepixUrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--timepix", envvar="SCANPLAN_TIMEPIX", help="Serval-style TimePix URL, http://HOST:PORT."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 #: Most values a range option may expand to: beyond this it is a typo (a step of 1e-9), and

@@ -23,7 +23,7 @@ import typer
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import JsonOpt, console, guarded, print_json, register_user_error, rich_table
 
 register_user_error(HardwareError)
 
@@ -42,7 +42,6 @@ ControlOpt = Annotated[
         help="Control URL of a running scanplan sim (printed at its start).",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.callback()
