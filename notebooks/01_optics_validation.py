@@ -37,29 +37,16 @@
 # TimePix displacement per 0.1 % mismatch is not 3.8 ± 0.1 mm.
 
 # %%
-import os
-import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-pd.set_option("display.width", 160)
-pd.set_option("display.max_columns", 30)
-T0 = time.perf_counter()
-# figures go to $SCANPLAN_NB_OUT (CI) or _out/ next to the notebook (gitignored)
-OUT = Path(os.environ.get("SCANPLAN_NB_OUT", "_out")).resolve()
-OUT.mkdir(parents=True, exist_ok=True)
+from scanplan.notebook import NotebookRun
 
-
-def save(fig, name):
-    """Write a figure to OUT and say where (it is also shown inline)."""
-    path = OUT / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print(f"figure written to {path}")
-    return path
+# figures go to $SCANPLAN_NB_OUT (the tests) or _out/ in the working folder (gitignored)
+NB = NotebookRun()
 
 
 # %%
@@ -171,7 +158,7 @@ for a in axes:
     ):
         a.axvline(s, color="0.85", lw=0.8, zorder=0)
 axes[0].set_title("Run III optics: xtrack (lines) vs MAD-X (markers), same deck")
-save(fig, "01_optics_vs_madx.png")
+NB.save(fig, "01_optics_vs_madx.png")
 plt.show()
 
 # %% [markdown]
@@ -315,4 +302,4 @@ print(
 # (0.93 mm by the closed form): a wording slip in the facts, worth correcting there.
 
 # %%
-print(f"notebook executed in {time.perf_counter() - T0:.1f} s; all checks passed")
+NB.done()

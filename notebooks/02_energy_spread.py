@@ -42,29 +42,17 @@
 # **Falsified if** any of the five checks fails.
 
 # %%
-import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-pd.set_option("display.width", 160)
-pd.set_option("display.max_columns", 30)
-T0 = time.perf_counter()
-# figures go to $SCANPLAN_NB_OUT (CI) or _out/ next to the notebook (gitignored)
-OUT = Path(os.environ.get("SCANPLAN_NB_OUT", "_out")).resolve()
-OUT.mkdir(parents=True, exist_ok=True)
+from scanplan.notebook import NotebookRun
 
-
-def save(fig, name):
-    """Write a figure to OUT and say where (it is also shown inline)."""
-    path = OUT / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print(f"figure written to {path}")
-    return path
+# figures go to $SCANPLAN_NB_OUT (the tests) or _out/ in the working folder (gitignored)
+NB = NotebookRun()
 
 
 # %%
@@ -292,7 +280,7 @@ ax.set_xlabel("SLTB4 full gap [mm]")
 ax.set_ylabel("transmission (of the LINAC beam)")
 ax.set_title("transmission")
 ax.legend(fontsize=7)
-save(fig, "02_spread_vs_sltb4.png")
+NB.save(fig, "02_spread_vs_sltb4.png")
 plt.show()
 
 # %%
@@ -401,7 +389,7 @@ axes[1].set_xlabel("Mylar window thickness [µm]")
 axes[1].set_ylabel("rms relative spread [%]")
 axes[1].legend(fontsize=8)
 fig.suptitle("SLTB2 1.74 / SLTB3 4.2 / SLTB4 1.9 mm, SLTB5 open")
-save(fig, "02_spread_assumptions.png")
+NB.save(fig, "02_spread_assumptions.png")
 plt.show()
 
 # %% [markdown]
@@ -417,4 +405,4 @@ plt.show()
 # LINAC beam; the absolute value depends on the assumed upstream beam.
 
 # %%
-print(f"notebook executed in {time.perf_counter() - T0:.1f} s; all checks passed")
+NB.done()

@@ -43,29 +43,16 @@
 # sequence approaches a set point from below.
 
 # %%
-import os
-import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-pd.set_option("display.width", 160)
-pd.set_option("display.max_columns", 30)
-T0 = time.perf_counter()
-# figures go to $SCANPLAN_NB_OUT (CI) or _out/ next to the notebook (gitignored)
-OUT = Path(os.environ.get("SCANPLAN_NB_OUT", "_out")).resolve()
-OUT.mkdir(parents=True, exist_ok=True)
+from scanplan.notebook import NotebookRun
 
-
-def save(fig, name):
-    """Write a figure to OUT and say where (it is also shown inline)."""
-    path = OUT / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print(f"figure written to {path}")
-    return path
+# figures go to $SCANPLAN_NB_OUT (the tests) or _out/ in the working folder (gitignored)
+NB = NotebookRun()
 
 
 # %%
@@ -146,7 +133,7 @@ ax.legend(fontsize=8)
 for a in axes:
     a.axvspan(lo_a, hi_a, color="C2", alpha=0.08, lw=0)
     a.text(lo_a + 0.5, a.get_ylim()[1], " on-resonance 262-300 MeV", va="top", fontsize=7)
-save(fig, "03_hall_fits.png")
+NB.save(fig, "03_hall_fits.png")
 plt.show()
 
 # %%
@@ -245,7 +232,7 @@ for key in ("hysteresis", "calibration_scatter", "readback_resolution", "scale_f
 ax.set_xlabel("variance contribution [MeV$^2$] (absolute scale 1.5 MeV not shown)")
 ax.set_title(f"point-to-point energy uncertainty at {e_res:.1f} MeV")
 ax.legend(fontsize=8)
-save(fig, "03_sigma_budget.png")
+NB.save(fig, "03_sigma_budget.png")
 plt.show()
 
 # %%
@@ -318,7 +305,7 @@ ax.set_xlabel("set-current command #")
 ax.set_ylabel("DHSTB01 current [A]")
 ax.set_title("2022-like pass sequence: branch per step and approach recipe")
 ax.legend(fontsize=8)
-save(fig, "03_hysteresis_history.png")
+NB.save(fig, "03_hysteresis_history.png")
 plt.show()
 
 # %%
@@ -349,4 +336,4 @@ assert (steps.loc[: len(pass1) - 1, "branch"] == "descending").all()
 # planner approaches every point from above.
 
 # %%
-print(f"notebook executed in {time.perf_counter() - T0:.1f} s; all checks passed")
+NB.done()

@@ -36,29 +36,16 @@
 # **Falsified if** any of the numbered checks fails (assert cells below).
 
 # %%
-import os
-import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-pd.set_option("display.width", 160)
-pd.set_option("display.max_columns", 30)
-T0 = time.perf_counter()
-# figures go to $SCANPLAN_NB_OUT (CI) or _out/ next to the notebook (gitignored)
-OUT = Path(os.environ.get("SCANPLAN_NB_OUT", "_out")).resolve()
-OUT.mkdir(parents=True, exist_ok=True)
+from scanplan.notebook import NotebookRun
 
-
-def save(fig, name):
-    """Write a figure to OUT and say where (it is also shown inline)."""
-    path = OUT / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print(f"figure written to {path}")
-    return path
+# figures go to $SCANPLAN_NB_OUT (the tests) or _out/ in the working folder (gitignored)
+NB = NotebookRun()
 
 
 # %%
@@ -295,7 +282,7 @@ ax.set_ylabel("expected 90 % CL limit on g [1e-4]")
 ax.set_ylim(0, 12)
 ax.set_title("expected limits (bands ±1σ; × independent Fisher estimate)")
 ax.legend(fontsize=8)
-save(fig, "04_plans_and_limits.png")
+NB.save(fig, "04_plans_and_limits.png")
 plt.show()
 
 # %%
@@ -320,4 +307,4 @@ assert table.loc["new, same POT/point", "total_h"] < 0.5 * table.loc["2022-like"
 # independent Fisher estimate to better than 2 %.
 
 # %%
-print(f"notebook executed in {time.perf_counter() - T0:.1f} s; all checks passed")
+NB.done()

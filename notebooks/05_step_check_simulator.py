@@ -48,27 +48,16 @@
 # %%
 import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-pd.set_option("display.width", 160)
-pd.set_option("display.max_columns", 30)
-T0 = time.perf_counter()
-# figures go to $SCANPLAN_NB_OUT (CI) or _out/ next to the notebook (gitignored)
-OUT = Path(os.environ.get("SCANPLAN_NB_OUT", "_out")).resolve()
-OUT.mkdir(parents=True, exist_ok=True)
+from scanplan.notebook import NotebookRun
 
-
-def save(fig, name):
-    """Write a figure to OUT and say where (it is also shown inline)."""
-    path = OUT / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print(f"figure written to {path}")
-    return path
+# figures go to $SCANPLAN_NB_OUT (the tests) or _out/ in the working folder (gitignored)
+NB = NotebookRun()
 
 
 # %%
@@ -81,7 +70,7 @@ from scanplan.records import load_plan, save_plan
 from scanplan.sim import SimFacility
 from scanplan.store import SQLiteStore
 
-WORK = OUT / "05_work"
+WORK = NB.out / "05_work"
 WORK.mkdir(exist_ok=True)
 plan_path = WORK / "plan.json"
 store_path = WORK / "runs.sqlite"
@@ -289,7 +278,7 @@ ax.set_ylabel("TimePix y [mm]")
 ax.set_title(f"TimePix centroid per check, point {PERIOD} ({pt.e_beam_mev:.2f} MeV)")
 ax.set_aspect("equal")
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
-save(fig, "05_timepix_checks.png")
+NB.save(fig, "05_timepix_checks.png")
 plt.show()
 display(spots)
 
@@ -407,4 +396,4 @@ sim.stop()
 # beam, and the point is OK again after the reset and the overshoot approach.
 
 # %%
-print(f"notebook executed in {time.perf_counter() - T0:.1f} s; all checks passed")
+NB.done()

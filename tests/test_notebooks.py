@@ -46,7 +46,8 @@ def test_there_are_notebooks() -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_states_claim_and_asserts_it(path: Path) -> None:
-    """Standard: a claim up front, an asserted comparison, a figure written to a file."""
+    """Standard: a claim up front, an asserted comparison, a figure written to a file
+    (``scanplan.notebook.NotebookRun``), and a last cell reached only if all checks passed."""
     nb = _read(path)
     first = nb.cells[0]
     assert first.cell_type == "markdown" and "Claim" in first.source, path.name
@@ -55,7 +56,8 @@ def test_notebook_states_claim_and_asserts_it(path: Path) -> None:
     assert len(code) >= 3, f"{path.name}: not split into cells (missing '# %%' markers?)"
     joined = "\n".join(code)
     assert "assert " in joined, f"{path.name}: no asserted check"
-    assert "SCANPLAN_NB_OUT" in joined and "savefig" in joined, f"{path.name}: no figure file"
+    assert "NotebookRun()" in joined and ".save(fig" in joined, f"{path.name}: no figure file"
+    assert code[-1].strip() == "NB.done()", f"{path.name}: the last cell must be NB.done()"
 
 
 @pytest.mark.slow
