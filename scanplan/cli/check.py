@@ -16,7 +16,19 @@ from rich.markup import escape
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    DEFAULT_MEMCACHED,
+    DEFAULT_TIMEPIX_URL,
+    JsonOpt,
+    MemcachedOpt,
+    PrefixOpt,
+    TimepixUrlOpt,
+    console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
 
 if TYPE_CHECKING:
     from ..check.verdict import SettlePoll, Verdict
@@ -26,22 +38,6 @@ register_user_error(HardwareError)
 EXIT_FAIL = 3
 
 PlanOpt = Annotated[Path, typer.Option("--plan", help="Plan file (JSON from scanplan plan).")]
-MemcachedOpt = Annotated[
-    str,
-    typer.Option("--memcached", envvar="SCANPLAN_MEMCACHED", help="BTF memcached HOST:PORT."),
-]
-PrefixOpt = Annotated[
-    str,
-    typer.Option(
-        "--key-prefix", envvar="SCANPLAN_KEY_PREFIX", help="Key namespace (empty on the BTF)."
-    ),
-]
-TimepixOpt = Annotated[
-    str,
-    typer.Option(
-        "--timepix", envvar="SCANPLAN_TIMEPIX", help="Serval-style TimePix URL ('' = none)."
-    ),
-]
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
@@ -55,7 +51,6 @@ TolOpt = Annotated[
     typer.Option("--tolerances", help="TOML file overriding lattices/checks/tolerances.toml."),
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call hardware timeout [s].")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def tolerance_default(table: str, key: str, unit: str = "") -> str:
@@ -150,9 +145,9 @@ def check(
         float | None,
         typer.Option("--settle-timeout-s", help="With --watch: " + SETTLE_TIMEOUT_HELP),
     ] = None,
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
-    timepix: TimepixOpt = "http://127.0.0.1:8080",
+    timepix: TimepixUrlOpt = DEFAULT_TIMEPIX_URL,
     store: StoreOpt = None,
     tolerances: TolOpt = None,
     timeout_s: TimeoutOpt = 1.0,

@@ -18,18 +18,27 @@ from hw_interfaces.errors import HardwareError
 from ..run.options import DEFAULT_OPTIONS
 from .check import (
     SETTLE_TIMEOUT_HELP,
-    JsonOpt,
-    MemcachedOpt,
     PlanOpt,
-    PrefixOpt,
     StoreOpt,
     TimeoutOpt,
-    TimepixOpt,
     TolOpt,
     poll_text,
     print_verdict,
 )
-from .common import console, err_console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    DEFAULT_MEMCACHED,
+    DEFAULT_TIMEPIX_URL,
+    JsonOpt,
+    MemcachedOpt,
+    PrefixOpt,
+    TimepixUrlOpt,
+    console,
+    err_console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -174,9 +183,9 @@ def run(
     runcontrol_timeout_s: Annotated[
         float, typer.Option("--runcontrol-timeout-s", help="RunControl answer timeout [s].")
     ] = 5.0,
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
-    timepix: TimepixOpt = "http://127.0.0.1:8080",
+    timepix: TimepixUrlOpt = DEFAULT_TIMEPIX_URL,
     store: StoreOpt = None,
     tolerances: TolOpt = None,
     timeout_s: TimeoutOpt = 1.0,
