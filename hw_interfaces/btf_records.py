@@ -13,6 +13,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from .clock import iso_utc
 from .errors import BadRequest
 
 #: Power-supply elements of the transfer line (facts file section 7).
@@ -82,9 +85,15 @@ class BeamMode(Enum):
             return cls.UNKNOWN
 
 
-@dataclass(frozen=True)
-class PowerSupplyReading:
-    """One decoded power-supply record (units in names; polarity codes as published)."""
+class PowerSupplyReading(BaseModel):
+    """One decoded power-supply record (units in names; polarity codes as published).
+
+    A typed record (pydantic, frozen): the checker stores it as it is. Serialised with the
+    status as its name and the time as ISO 8601 UTC (milliseconds, ``Z``); ``raw`` (the
+    decoded cluster) is kept for diagnosis and not serialised.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     element: str
     time_utc: datetime
@@ -105,7 +114,15 @@ class PowerSupplyReading:
     ramp_on: bool
     age_s: float
     source: str
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    raw: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @field_serializer("status")
+    def _status_name(self, status: PsuState) -> str:
+        return status.name
+
+    @field_serializer("time_utc")
+    def _time_iso(self, t: datetime) -> str:
+        return iso_utc(t, timespec="milliseconds")
 
     @property
     def ok(self) -> bool:
@@ -113,13 +130,8 @@ class PowerSupplyReading:
         return self.status is PsuState.OPERATIONAL and not any(self.faults)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (status as its name, time as ISO 8601)."""
-        d = asdict(self)
-        d.pop("raw")
-        d["status"] = self.status.name
-        d["time_utc"] = self.time_utc.isoformat()
-        d["faults"] = list(self.faults)
-        return d
+        """JSON-ready dict (status as its name, time as ISO 8601 UTC; NaN stays NaN)."""
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)

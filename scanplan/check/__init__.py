@@ -49,7 +49,6 @@ if TYPE_CHECKING:
         Level,
         PredictedSpot,
         Prediction,
-        PsuRecord,
         ReadError,
         SettlePoll,
         SettleSummary,
@@ -69,7 +68,7 @@ _NAMES = {
     "session": "check_point run_check",
     "tolerances": "CheckTolerances",
     "verdict": (
-        "FAIL LEVELS OK TIMEPIX WARN Comparison Level PredictedSpot Prediction PsuRecord "
+        "FAIL LEVELS OK TIMEPIX WARN Comparison Level PredictedSpot Prediction "
         "ReadError SettlePoll SettleSummary SpotRecord Verdict finite_or_none worst"
     ),
 }

@@ -40,7 +40,6 @@ from .verdict import (
     Comparison,
     Prediction,
     PsuReading,
-    PsuRecord,
     ReadError,
     SettlePoll,
     SettleSummary,
@@ -97,7 +96,7 @@ class Checker:
     def _records(self, readings: Readings) -> dict[str, PsuReading]:
         now = stamp(self.clock.now())
         return {
-            e: ReadError.of(e, r, now) if isinstance(r, HardwareError) else PsuRecord.of(r)
+            e: ReadError.of(e, r, now) if isinstance(r, HardwareError) else r
             for e, r in readings.items()
         }
 

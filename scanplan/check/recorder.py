@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..records import Plan
-from .verdict import PsuReading, SpotReading, Verdict
+from .verdict import PsuReading, SpotReading, Verdict, finite_or_none
 
 if TYPE_CHECKING:
     from ..store.base import RunConditionsStore
@@ -62,7 +62,7 @@ class CheckRecorder:
         poll: int,
         phase: str,
     ) -> None:
-        payload = reading.as_payload()
+        payload = finite_or_none(reading.model_dump(mode="json"))
         payload.update(check_id=verdict.check_id, phase=phase, poll=poll)
         self.store.append(
             "reading",
@@ -70,5 +70,5 @@ class CheckRecorder:
             period=verdict.period,
             payload=payload,
             idempotency_key=f"check:{verdict.check_id}:{poll}:{element}",
-            time_utc=reading.time_utc,
+            time_utc=payload["time_utc"],
         )

@@ -1,5 +1,6 @@
 """The step checker's records: comparisons, readings, the beam spot, the model prediction and
-the verdict, as typed (frozen) pydantic models.
+the verdict, as typed (frozen) pydantic models. Power-supply readings are the adapters' own
+typed :class:`~hw_interfaces.btf_records.PowerSupplyReading`.
 
 These are what :class:`scanplan.check.checker.Checker` returns and what
 :class:`scanplan.check.recorder.CheckRecorder` writes to the run-conditions store
@@ -55,7 +56,7 @@ class Record(DataModel):
     """Base of the records: ``as_payload()`` is the JSON document stored."""
 
     def as_payload(self) -> dict[str, Any]:
-        return finite_or_none(self.model_dump(mode="python"))
+        return finite_or_none(self.model_dump(mode="json"))
 
 
 class ReadError(Record):
@@ -76,36 +77,6 @@ class ReadError(Record):
             error_type=type(exc).__name__,
             key=exc.key,
         )
-
-
-class PsuRecord(Record):
-    """One decoded power-supply reading (see :class:`hw_interfaces.btf_records.PowerSupplyReading`)."""
-
-    element: str
-    time_utc: str
-    status: str
-    status_code: int
-    current_setting_a: float
-    output_current_a: float
-    output_voltage_v: float
-    slew_rate_setting_a_per_s: float
-    slew_rate_readout_a_per_s: float
-    polarity_setting: int
-    output_polarity: int
-    faults: tuple[int, ...]
-    error_mask: int
-    on_line: bool
-    remote: bool
-    busy: bool
-    ramp_on: bool
-    age_s: float
-    source: str
-
-    @classmethod
-    def of(cls, r: PowerSupplyReading) -> PsuRecord:
-        d = r.as_dict()
-        d["time_utc"] = stamp(r.time_utc)
-        return cls.model_validate(d)
 
 
 class SpotRecord(Record):
@@ -131,7 +102,7 @@ class SpotRecord(Record):
         return cls.model_validate(d)
 
 
-PsuReading = PsuRecord | ReadError
+PsuReading = PowerSupplyReading | ReadError
 SpotReading = SpotRecord | ReadError
 
 
@@ -241,7 +212,7 @@ class Verdict(Record):
     def output_current_a(self, element: str) -> float | None:
         """The measured output current of ``element`` [A] (None: not read)."""
         r = self.readings.get(element)
-        return r.output_current_a if isinstance(r, PsuRecord) else None
+        return r.output_current_a if isinstance(r, PowerSupplyReading) else None
 
     @property
     def beam_spot(self) -> SpotRecord | None:
