@@ -12,7 +12,8 @@ subclasses as the adapters, with messages that name device and key:
 - :class:`FakeBeamMonitor`: :class:`BeamSpotSource` (the spot from a callback, no beam,
   dropped frames, timeout, dead);
 - :class:`FakeRunControl`: a :class:`RunControlFactory` with the run log RunControl keeps
-  (init failure, protocol error, terminate error, dead).
+  (:class:`hw_interfaces.sim.SimRun` entries; init failure, protocol error, terminate error,
+  dead).
 
 The wire protocols, decoders and timeouts of the adapters are not exercised here: those
 keep their own tests against the protocol-level simulators and real servers.
@@ -43,12 +44,12 @@ from .errors import (
     WriteNotConfirmed,
 )
 from .runcontrol import NewRunResult, StopRunResult
+from .sim.runcontrol import SimRun  # the run log entry RunControl keeps, shared with the simulator
 from .timepix import BeamSpot
 
 __all__ = [
     "FakeBeamMonitor",
     "FakePowerSupplies",
-    "FakeRun",
     "FakeRunControl",
     "FakeRunControlSession",
     "FakeSupply",
@@ -345,20 +346,6 @@ class FakeBeamMonitor:
         )
 
 
-@dataclass
-class FakeRun:
-    """One run of the fake RunControl's log (status names as the PadmeDAQ schema)."""
-
-    number: int
-    run_type: str
-    shift_crew: str
-    comment_start: str
-    status: str = "CREATED"
-    comment_end: str = ""
-    time_start_utc: str = ""
-    time_stop_utc: str = ""
-
-
 #: faults of :meth:`FakeRunControl.inject`
 RUNCONTROL_FAULTS = ("dead", "init_fail", "broken_frame", "terminate_error")
 
@@ -372,9 +359,9 @@ class FakeRunControl:
     def __init__(self, last_run_number: int = 50283, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.last_run_number = last_run_number
         self.clock = clock
-        self.runs: list[FakeRun] = []
+        self.runs: list[SimRun] = []
         self.faults: set[str] = set()
-        self.current: FakeRun | None = None
+        self.current: SimRun | None = None
         self.sessions = 0
 
     def inject(self, fault: str) -> None:
@@ -414,7 +401,15 @@ class FakeRunControlSession:
         if "broken_frame" in srv.faults:
             raise ProtocolError("RunControl fake: garbage frame header", key="new_run")
         number = max([srv.last_run_number, *(r.number for r in srv.runs)]) + 1
-        run = FakeRun(number, run_type, shift_crew, comment)
+        created = self.server.clock.now()
+        run = SimRun(
+            number,
+            f"run_{number:07d}_{created:%Y%m%d_%H%M%S}",
+            run_type,
+            shift_crew,
+            comment,
+            time_create_utc=iso_utc(created),
+        )
         srv.runs.append(run)
         srv.current = run
         if "init_fail" in srv.faults:

@@ -27,8 +27,9 @@ Names are imported lazily so that ``import scanplan.check.tolerances`` (CLI help
 # ruff: noqa: F401  (the TYPE_CHECKING imports are the typed public names, loaded lazily)
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import homes, lazy_getattr
 
 if TYPE_CHECKING:
     from .checker import Checker, PollCallback
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from .dipoles import Dipole, dipoles
     from .predictor import DEFAULT_SETTINGS, SpotPredictor
     from .recorder import CheckRecorder
-    from .session import check_point, run_check
+    from .session import check_point, open_checker, predictor_for, run_check
     from .tolerances import CheckTolerances
     from .verdict import (
         FAIL,
@@ -65,19 +66,13 @@ _NAMES = {
     "dipoles": "Dipole dipoles",
     "predictor": "DEFAULT_SETTINGS SpotPredictor",
     "recorder": "CheckRecorder",
-    "session": "check_point run_check",
+    "session": "check_point open_checker predictor_for run_check",
     "tolerances": "CheckTolerances",
     "verdict": (
         "FAIL LEVELS OK TIMEPIX WARN Comparison Level PredictedSpot Prediction "
         "ReadError SettlePoll SettleSummary SpotRecord Verdict finite_or_none worst"
     ),
 }
-_HOME = {name: module for module, names in _NAMES.items() for name in names.split()}
+_HOME = homes(_NAMES)
 __all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'scanplan.check' has no attribute '{name}'")
-    return getattr(importlib.import_module(f".{home}", __name__), name)
+__getattr__ = lazy_getattr(__name__, _HOME)

@@ -1,8 +1,11 @@
-"""One-shot checks: :func:`check_point` (sources given) and :func:`run_check` (what
-``scanplan check`` does: load, connect, check, record)."""
+"""Checks with their wiring: :func:`check_point` (sources given), :func:`open_checker` (a
+checker on the real adapters at given addresses, shared by ``scanplan check`` and the guided
+run) and :func:`run_check` (what ``scanplan check`` does: load, connect, check, record)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +53,37 @@ def check_point(
     return verdict
 
 
+def predictor_for(plan: Plan, tol: CheckTolerances) -> SpotPredictor:
+    """The cached model for ``plan``'s beam-line settings (built on first use)."""
+    return SpotPredictor(
+        plan.provenance.settings or None,
+        rel_spread=tol.spot.rel_spread,
+        resolution_a=tol.simulator.cache_resolution_a,
+    )
+
+
+@contextmanager
+def open_checker(
+    plan: Plan,
+    tol: CheckTolerances,
+    *,
+    memcached: str,
+    key_prefix: str = "",
+    timepix: str = "",
+    timeout_s: float = 1.0,
+    use_model: bool = True,
+) -> Iterator[Checker]:
+    """A :class:`Checker` on the real adapters at these addresses (``timepix`` empty: no
+    TimePix), with the plan's model unless ``use_model`` is False; closed on exit."""
+    from .connections import connect
+
+    predictor = predictor_for(plan, tol) if use_model else None
+    with connect(
+        memcached, timepix or None, key_prefix=key_prefix, tolerances=tol, timeout_s=timeout_s
+    ) as conn:
+        yield Checker(psu=conn.psu, spot=conn.spot, predictor=predictor, tolerances=tol)
+
+
 def run_check(
     plan_path: Path,
     period: int,
@@ -69,7 +103,6 @@ def run_check(
     callable from a notebook). Bad input raises ScanplanError before anything is read."""
     from ..records import load_plan
     from ..store import SQLiteStore
-    from .connections import connect
 
     plan = load_plan(plan_path)
     plan.point(period)
@@ -77,18 +110,17 @@ def run_check(
     if settle_timeout_s is not None and not settle_timeout_s > 0:
         raise ScanplanError("--settle-timeout-s must be > 0")
     store = SQLiteStore(store_path)
-    predictor = None
-    if use_model:
-        predictor = SpotPredictor(
-            plan.provenance.settings or None,
-            rel_spread=tol.spot.rel_spread,
-            resolution_a=tol.simulator.cache_resolution_a,
-        )
-        predictor.beamline  # noqa: B018  (build now: bad settings are a clear error)
-    with connect(
-        memcached, timepix or None, key_prefix=key_prefix, tolerances=tol, timeout_s=timeout_s
-    ) as conn:
-        checker = Checker(psu=conn.psu, spot=conn.spot, predictor=predictor, tolerances=tol)
+    with open_checker(
+        plan,
+        tol,
+        memcached=memcached,
+        key_prefix=key_prefix,
+        timepix=timepix,
+        timeout_s=timeout_s,
+        use_model=use_model,
+    ) as checker:
+        if checker.predictor is not None:
+            checker.predictor.beamline  # noqa: B018  (build now: bad settings are a clear error)
         verdict = checker.check(
             plan, period, watch=watch, settle_timeout_s=settle_timeout_s, on_poll=on_poll
         )

@@ -15,8 +15,9 @@ Names are imported lazily so that the CLI can read :data:`DEFAULT_OPTIONS` cheap
 # ruff: noqa: F401  (the TYPE_CHECKING imports are the typed public names, loaded lazily)
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import homes, lazy_getattr
 
 if TYPE_CHECKING:
     from .events import (
@@ -63,12 +64,6 @@ _NAMES = {
     "ui": "QuietUI RunUI",
     "wiring": "open_guided_run",
 }
-_HOME = {name: module for module, names in _NAMES.items() for name in names.split()}
+_HOME = homes(_NAMES)
 __all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'scanplan.run' has no attribute '{name}'")
-    return getattr(importlib.import_module(f".{home}", __name__), name)
+__getattr__ = lazy_getattr(__name__, _HOME)

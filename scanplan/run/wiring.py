@@ -13,9 +13,8 @@ from pathlib import Path
 from hw_interfaces.protocols import RunControlFactory
 from hw_interfaces.runcontrol import RunControlClient
 
-from ..check.checker import Checker
-from ..check.connections import check_timeout, connect
-from ..check.predictor import SpotPredictor
+from ..check.connections import check_timeout
+from ..check.session import open_checker
 from ..check.tolerances import CheckTolerances
 from ..errors import ScanplanError
 from .guided import GuidedRun, RunConditionsPusher
@@ -100,15 +99,10 @@ def open_guided_run(
     check_options(options)
     rc_factory = runcontrol_factory(runcontrol, runcontrol_timeout_s)
     store = SQLiteStore(store_path)
-    predictor = SpotPredictor(
-        plan.provenance.settings or None,
-        rel_spread=tol.spot.rel_spread,
-        resolution_a=tol.simulator.cache_resolution_a,
-    )
     padme = padme_pusher() if padme_push else None
-    with connect(
-        memcached, timepix or None, key_prefix=key_prefix, tolerances=tol, timeout_s=timeout_s
-    ) as conn:
+    with open_checker(
+        plan, tol, memcached=memcached, key_prefix=key_prefix, timepix=timepix, timeout_s=timeout_s
+    ) as checker:
         writer = None
         if options.enable_writes:
             writer = BtfControls.from_address(
@@ -121,7 +115,7 @@ def open_guided_run(
         try:
             yield GuidedRun(
                 plan,
-                checker=Checker(psu=conn.psu, spot=conn.spot, predictor=predictor, tolerances=tol),
+                checker=checker,
                 store=store,
                 runcontrol=rc_factory,
                 options=options,
