@@ -311,8 +311,15 @@ def test_tolerance_model_has_no_defaults_and_rejects_bad_keys(tmp_path):
 
 def test_fakes_implement_the_seams_and_fail_like_adapters(fake_btf):
     """The fakes are drop-in sources (runtime protocol check) and raise the adapters' errors."""
+    from hw_interfaces.btf_records import BtfStatus
     from hw_interfaces.errors import ConnectionFailed, StaleReading
-    from hw_interfaces.protocols import BeamSpotSource, PowerSupplySource, SetPointWriter
+    from hw_interfaces.fakes import FakeMachineState
+    from hw_interfaces.protocols import (
+        BeamSpotSource,
+        MachineStateSource,
+        PowerSupplySource,
+        SetPointWriter,
+    )
 
     assert isinstance(fake_btf.psu, PowerSupplySource)
     assert isinstance(fake_btf.psu, SetPointWriter)
@@ -333,3 +340,6 @@ def test_fakes_implement_the_seams_and_fail_like_adapters(fake_btf):
     psu.kill()
     with pytest.raises(ConnectionFailed):
         psu.read_power_supply("DHSTB001")
+    machine = FakeMachineState(clock=clock)
+    assert isinstance(machine, MachineStateSource)
+    assert machine.read_machine_state().btf_status is BtfStatus.ON
