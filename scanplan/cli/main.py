@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import typer
 
 from . import calib as _calib
 from . import check as _check
+from . import common
 from . import export as _export
 from . import hw as _hw
 from . import optics as _optics
@@ -54,8 +58,24 @@ app.command("check")(_check.check)
 app.command("run")(_run.run)
 
 
-def main() -> None:
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and exit with its code.
+
+    Usage errors found while parsing (a bad option value such as a range, an unknown option, a
+    missing argument) are one ``error:`` line on stderr and exit 2, like the input errors the
+    commands raise themselves (:func:`scanplan.cli.common.guarded`).
+    """
+    try:
+        result = app(args=None if argv is None else list(argv), standalone_mode=False)
+    except typer.Abort:
+        common.err_console.print("aborted", highlight=False)
+        sys.exit(1)
+    except typer.TyperException as exc:  # typer's click exceptions (usage errors)
+        # no arguments: typer has printed the help already
+        if type(exc).__name__ != "NoArgsIsHelpError":
+            common.fail(exc.format_message())
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
