@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import ndtri
 
+from hw_interfaces.clock import iso_utc
+
 from .errors import ScanplanError
-from .planner import plan_model
-from .records import Plan, utc_now_iso
+from .physics.params import OptimiseObjective, load_scan_defaults
+from .records import OptimisationInfo, Plan
 from .sensitivity import expected_limits_from_arrays, plan_arrays, sigma_rel, signal_per_g2
 
-#: ASSUMED default floor of beam hours per point: shorter is not worth a changeover
-DEFAULT_MIN_HOURS = 1.0
-OBJECTIVES = ("mean", "max")
+OBJECTIVES = get_args(OptimiseObjective)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class Optimisation:
         }
 
 
-def window_masses(window_mev: tuple[float, float], n: int = 31) -> NDArray:
+def window_masses(window_mev: tuple[float, float], n: int | None = None) -> NDArray:
+    """``n`` masses [MeV] over the window (default: ``[optimise] window_masses``)."""
+    n = load_scan_defaults().optimise.window_masses if n is None else n
     lo, hi = window_mev
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise ScanplanError(f"mass window {lo!r}:{hi!r} MeV must be finite with low <= high")
@@ -81,16 +83,21 @@ def optimise_plan(
     window_mev: tuple[float, float],
     *,
     total_hours: float | None = None,
-    objective: str = "mean",
-    min_hours: float = DEFAULT_MIN_HOURS,
-    n_masses: int = 31,
+    objective: str | None = None,
+    min_hours: float | None = None,
+    n_masses: int | None = None,
 ) -> Optimisation:
     """Re-allocate the on-resonance beam hours of ``plan`` to minimise the expected limit on
     g over ``window_mev`` [MeV]. ``total_hours`` [h] of beam (default: the plan's own
-    on-resonance beam hours)."""
+    on-resonance beam hours); ``objective``, ``min_hours`` [h] per point and ``n_masses`` in
+    the window default to ``[optimise]`` of ``lattices/physics/scan_defaults.toml``."""
+    defaults = load_scan_defaults().optimise
+    objective = defaults.objective if objective is None else objective
+    min_hours = defaults.min_hours if min_hours is None else min_hours
+    n_masses = defaults.window_masses if n_masses is None else n_masses
     if objective not in OBJECTIVES:
         raise ScanplanError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    model = plan_model(plan)
+    model = plan.inputs.physics
     arr = plan_arrays(plan)
     pts = sorted(plan.points, key=lambda p: p.period)
     hours0 = np.array([p.hours for p in pts])
@@ -118,7 +125,7 @@ def optimise_plan(
             f"{min_hours:g} h each ({min_hours * n_free:g} h)"
         )
     masses = window_masses(window_mev, n_masses)
-    z = float(ndtri(1.0 - 0.5 * (1.0 - model.cl)))
+    z = float(ndtri(1.0 - 0.5 * (1.0 - model.statistics.cl)))
     sig = sigma_rel(model)
     # per unit POT: a = selected signal per g^2 per POT, beta = background per POT
     unit = arr.with_pot(np.ones_like(arr.pot))
@@ -206,7 +213,7 @@ def optimise_plan(
     before = limits(hours0)
     uni = limits(uniform)
     after = limits(hours)
-    g_ref = model.reference_coupling
+    g_ref = model.signal.reference_coupling
     new_points = []
     for p, h, rt in zip(pts, hours, rate, strict=True):
         pot = float(rt * h)
@@ -222,29 +229,33 @@ def optimise_plan(
                 }
             )
         )
-    overhead = float(plan.inputs.get("overhead_hours_per_point", 0.0) or 0.0)
-    inputs = dict(plan.inputs)
-    inputs["pot_mode"] = "optimised"
-    inputs["pot_per_point"] = None
-    inputs["total_hours"] = float(hours.sum() + overhead * len(pts))
-    inputs["optimisation"] = {
-        "window_mev": [float(window_mev[0]), float(window_mev[1])],
-        "objective": objective,
-        "total_beam_hours": total,
-        "min_hours_per_point": min_hours,
-        "n_masses": n_masses,
-        "source_plan_sha256": plan.content_sha256 or plan.compute_hash(),
-        "before_mean_g": before[0],
-        "before_max_g": before[1],
-        "after_mean_g": after[0],
-        "after_max_g": after[1],
-        "method": "SLSQP on the Fisher-limit expected g, reported with Asimov limits",
-    }
+    overhead = plan.inputs.overhead_hours_per_point
+    optimisation = OptimisationInfo(
+        window_mev=(float(window_mev[0]), float(window_mev[1])),
+        objective=objective,
+        total_beam_hours=total,
+        min_hours_per_point=min_hours,
+        n_masses=n_masses,
+        source_plan_sha256=plan.content_sha256 or plan.compute_hash(),
+        before_mean_g=before[0],
+        before_max_g=before[1],
+        after_mean_g=after[0],
+        after_max_g=after[1],
+        method="SLSQP on the Fisher-limit expected g, reported with Asimov limits",
+    )
+    inputs = plan.inputs.model_copy(
+        update={
+            "pot_mode": "optimised",
+            "pot_per_point": None,
+            "total_hours": float(hours.sum() + overhead * len(pts)),
+            "optimisation": optimisation,
+        }
+    )
     new_plan = plan.model_copy(
         update={
             "points": new_points,
             "inputs": inputs,
-            "created_utc": utc_now_iso(),
+            "created_utc": iso_utc(),
             "name": (plan.name + " " if plan.name else "")
             + f"optimised {window_mev[0]:g}:{window_mev[1]:g} MeV",
             "content_sha256": "",

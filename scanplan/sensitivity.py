@@ -35,9 +35,8 @@ from scipy.special import ndtri, xlogy
 
 from .errors import ScanplanError
 from .physics.lineshape import voigt_per_mev
-from .physics.params import PhysicsModel
+from .physics.params import PhysicsModel, load_scan_defaults
 from .physics.yields import resonance_energy_array_mev, sqrt_s_array_mev
-from .planner import plan_model
 from .records import Plan
 
 #: points whose expected count is below this are dropped from the likelihood (no information)
@@ -93,12 +92,12 @@ def signal_per_g2(masses_mev: ArrayLike, arrays: PlanArrays, model: PhysicsModel
     e_res = resonance_energy_array_mev(m)[:, None]
     sigma = arrays.bes[None, :] * e_res
     shape = voigt_per_mev(arrays.e_beam_mev[None, :] - e_res, sigma, model.lorentz_gamma_mev)
-    return arrays.pot * arrays.efficiency * model.yield_mev * shape
+    return arrays.pot * arrays.efficiency * model.signal.yield_mev * shape
 
 
 def sigma_rel(model: PhysicsModel) -> float:
     """Per-point relative uncertainty of the expected count: hypot(POT, background)."""
-    return math.hypot(model.pot_rel, model.background_rel)
+    return math.hypot(model.systematics.pot_rel, model.systematics.background_rel)
 
 
 def profiled_nll(
@@ -183,7 +182,7 @@ def expected_limits_from_arrays(
 ) -> ExpectedLimits:
     """Median expected CLs upper limit on g^2 and g per mass (Asimov, vectorised)."""
     masses = np.atleast_1d(np.asarray(masses_mev, dtype=float))
-    level = model.cl if cl is None else cl
+    level = model.statistics.cl if cl is None else cl
     alpha = 1.0 - level
     z = float(ndtri(1.0 - 0.5 * alpha))
     sig = sigma_rel(model) if systematics else 0.0
@@ -223,8 +222,10 @@ def expected_limits_from_arrays(
     )
 
 
-def default_masses_mev(plan: Plan, n: int = 121) -> NDArray:
-    """Mass grid [MeV] over the sqrt(s) span of the plan's on-resonance points."""
+def default_masses_mev(plan: Plan, n: int | None = None) -> NDArray:
+    """``n`` masses [MeV] over the sqrt(s) span of the plan's on-resonance points (default:
+    ``[sensitivity] masses`` of ``lattices/physics/scan_defaults.toml``)."""
+    n = load_scan_defaults().sensitivity.masses if n is None else n
     arr = plan_arrays(plan)
     e = arr.e_beam_mev[~arr.is_control] if np.any(~arr.is_control) else arr.e_beam_mev
     rs = sqrt_s_array_mev(np.array([e.min(), e.max()]))
@@ -235,7 +236,7 @@ def expected_limits(
     plan: Plan, masses_mev: ArrayLike | None = None, *, cl: float | None = None
 ) -> ExpectedLimits:
     """Expected CLs upper limits of ``plan`` (its own physics model) on a mass grid [MeV]."""
-    model = plan_model(plan)
+    model = plan.inputs.physics
     masses = default_masses_mev(plan) if masses_mev is None else masses_mev
     return expected_limits_from_arrays(masses, plan_arrays(plan), model, cl=cl)
 
@@ -258,7 +259,7 @@ class Coverage:
 
 def coverage(plan: Plan, *, threshold: float = 0.5, n: int = 241) -> Coverage:
     """sqrt(s) coverage of a plan (signal exposure versus mass)."""
-    model = plan_model(plan)
+    model = plan.inputs.physics
     arr = plan_arrays(plan)
     span = default_masses_mev(plan, 2)
     width = float(span[-1] - span[0]) or 0.2
@@ -388,7 +389,7 @@ def toy_cells(
         raise ScanplanError(f"--toys must be >= 10, got {n_toys}")
     if any(not (g > 0 and math.isfinite(g)) for g in couplings):
         raise ScanplanError("couplings must be finite and > 0")
-    model = plan_model(plan)
+    model = plan.inputs.physics
     arr = plan_arrays(plan)
     s_all = signal_per_g2(np.asarray(masses_mev, dtype=float), arr, model)
     b = arr.background
@@ -439,8 +440,8 @@ def toy_cls_grid(
         toy_cls_cell, cells, scheduler=scheduler or "local", n_workers=n_workers, on_done=on_done
     )
     cls = np.asarray(values, dtype=float).reshape(len(masses_mev), len(couplings))
-    model = plan_model(plan)
-    alpha = 1.0 - model.cl
+    model = plan.inputs.physics
+    alpha = 1.0 - model.statistics.cl
     g = np.asarray(couplings, dtype=float)
     limits = np.array([_crossing(g, row, alpha) for row in cls])
     return ToyGrid(
@@ -448,7 +449,7 @@ def toy_cls_grid(
         couplings=g,
         cls=cls,
         g_limit=limits,
-        cl=model.cl,
+        cl=model.statistics.cl,
         n_toys=n_toys,
         seed=seed,
     )

@@ -14,7 +14,13 @@ from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
 from .common import (
+    DEFAULT_MEMCACHED,
+    DEFAULT_TIMEPIX_URL,
     MAX_HW_TIMEOUT_S,
+    JsonOpt,
+    MemcachedOpt,
+    PrefixOpt,
+    TimepixUrlOpt,
     check_number,
     console,
     guarded,
@@ -31,23 +37,14 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-MemcachedOpt = Annotated[
-    str, typer.Option("--memcached", help="BTF memcached server as HOST:PORT.")
-]
-PrefixOpt = Annotated[
-    str,
-    typer.Option(
-        "--key-prefix", help="Key namespace (simulators sharing a memcached); empty on the BTF."
-    ),
-]
 TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call timeout [s].")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _btf(memcached: str, key_prefix: str, timeout_s: float):
     from hw_interfaces.btf_controls import BtfControls
 
-    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
+    if timeout_s <= 0:
+        raise ScanplanError("--timeout-s must be > 0")
     try:
         return BtfControls.from_address(memcached, timeout_s=timeout_s, key_prefix=key_prefix)
     except ValueError as exc:
@@ -92,9 +89,8 @@ def read_beam_spot_record(url: str, n_frames: int = 10, timeout_s: float = 5.0) 
     """Beam spot from a Serval-style server as a JSON-ready dict (what ``hw spot`` prints)."""
     from hw_interfaces.timepix import ServalBeamMonitor, ServalClient
 
-    if n_frames < 1:
-        raise ScanplanError("--frames must be >= 1")
-    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
+    if n_frames < 1 or timeout_s <= 0:
+        raise ScanplanError("--frames must be >= 1 and --timeout-s > 0")
     try:
         client = ServalClient(url, timeout_s=min(2.0, timeout_s))
     except ValueError as exc:
@@ -106,7 +102,7 @@ def read_beam_spot_record(url: str, n_frames: int = 10, timeout_s: float = 5.0) 
 @guarded
 def read(
     element: Annotated[str, typer.Argument(help="Element, e.g. DHSTB001, QUATB003.")],
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
     timeout_s: TimeoutOpt = 1.0,
     wait_change_s: Annotated[
@@ -119,6 +115,7 @@ def read(
     json_out: JsonOpt = False,
 ) -> None:
     """Decode and print the power-supply record <ELEMENT>_DYN."""
+    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
     record = read_power_supply_record(element, memcached, key_prefix, timeout_s, wait_change_s)
     _print_record(record, f"{record['element']} — {record['source']}", json_out)
 
@@ -126,12 +123,13 @@ def read(
 @app.command("state")
 @guarded
 def state(
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
     timeout_s: TimeoutOpt = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Print the DAFNE/BTF machine state (DAFNESTATELAB_JDAT, DAFNESTATE_JDAT)."""
+    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
     record = read_machine_state_record(memcached, key_prefix, timeout_s)
     _print_record(record, f"Machine state — {record['source']}", json_out)
 
@@ -139,9 +137,7 @@ def state(
 @app.command("spot")
 @guarded
 def spot(
-    timepix: Annotated[
-        str, typer.Option("--timepix", help="Serval-style server URL, http://HOST:PORT.")
-    ] = "http://127.0.0.1:8080",
+    timepix: TimepixUrlOpt = DEFAULT_TIMEPIX_URL,
     frames: Annotated[int, typer.Option("--frames", help="Frames to sum.")] = 10,
     timeout_s: Annotated[
         float, typer.Option("--timeout-s", help="Time allowed to collect the frames [s].")
@@ -149,5 +145,6 @@ def spot(
     json_out: JsonOpt = False,
 ) -> None:
     """Measure the beam centroid and rms width at the TimePix (mm, PADME frame)."""
+    check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
     record = read_beam_spot_record(timepix, frames, timeout_s)
     _print_record(record, f"TimePix beam spot — {record['source']}", json_out)

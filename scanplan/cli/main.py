@@ -12,6 +12,7 @@ import typer
 
 from . import calib as _calib
 from . import check as _check
+from . import common
 from . import export as _export
 from . import hw as _hw
 from . import optics as _optics
@@ -20,6 +21,7 @@ from . import run as _run
 from . import sim as _sim
 from . import spread as _spread
 from . import store as _store
+from . import study as _study
 
 app = typer.Typer(
     name="scanplan",
@@ -44,10 +46,10 @@ app.command("plan")(_plan.plan)
 app.command("show")(_plan.show)
 app.command("validate")(_plan.validate)
 app.command("yield")(_plan.yield_)
-app.command("sensitivity")(_plan.sensitivity)
-app.command("compare")(_plan.compare)
-app.command("optimise")(_plan.optimise)
-app.command("sweep")(_plan.sweep)
+app.command("sensitivity")(_study.sensitivity)
+app.command("compare")(_study.compare)
+app.command("optimise")(_study.optimise)
+app.command("sweep")(_study.sweep)
 app.command("export")(_export.export)
 app.add_typer(_store.app, name="store")
 # control room
@@ -72,42 +74,45 @@ EXIT_INTERNAL_ERROR = 70
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit code.
+    """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and return its exit code.
 
-    Whatever goes wrong ends as one ``error: ...`` line on stderr: usage errors (unknown
-    option, bad value; click's or typer's) exit 2 like every other user error; an interrupt
-    exits 130; an unexpected exception exits :data:`EXIT_INTERNAL_ERROR`.
+    Usage errors found while parsing (a bad option value such as a range, an unknown option, a
+    missing argument) are one ``error:`` line on stderr and exit 2, like the input errors the
+    commands raise themselves (:func:`scanplan.cli.common.guarded`). An interrupt is one line
+    and 130; an unexpected exception one line and :data:`EXIT_INTERNAL_ERROR`.
     """
-    import click
-    from typer._click import exceptions as typer_click
-
-    from .common import EXIT_USER_ERROR, USER_ERRORS, fail
-
     _skip_notebook_progress_bars()
     try:
-        rv = app(args=argv, prog_name="scanplan", standalone_mode=False)
-    except (click.ClickException, typer_click.ClickException) as exc:
-        message = exc.format_message().strip()
-        if not message:  # no arguments: the help was printed instead
-            return EXIT_USER_ERROR
-        fail(message)
-        return EXIT_USER_ERROR
-    except USER_ERRORS as exc:  # raised outside a guarded command (e.g. a callback)
-        fail(str(exc))
-        return EXIT_USER_ERROR
-    except (click.Abort, typer.Abort, KeyboardInterrupt):
-        fail("interrupted")
+        result = app(
+            args=None if argv is None else list(argv), prog_name="scanplan", standalone_mode=False
+        )
+    except typer.Abort:
+        common.err_console.print("aborted", highlight=False)
+        return 1
+    except typer.TyperException as exc:  # typer's click exceptions (usage errors)
+        # no arguments: typer has printed the help already
+        if type(exc).__name__ != "NoArgsIsHelpError":
+            common.fail(exc.format_message())
+        return exc.exit_code
+    except common.USER_ERRORS as exc:  # raised outside a guarded command (e.g. a callback)
+        common.fail(str(exc))
+        return common.EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        common.fail("interrupted")
         return 130
     except Exception as exc:
         if os.environ.get("SCANPLAN_DEBUG"):
             raise
-        fail(f"unexpected {type(exc).__name__}: {exc} (SCANPLAN_DEBUG=1 shows the traceback)")
+        common.fail(
+            f"unexpected {type(exc).__name__}: {exc} (SCANPLAN_DEBUG=1 shows the traceback)"
+        )
         return EXIT_INTERNAL_ERROR
-    return rv if isinstance(rv, int) else 0
+    return result if isinstance(result, int) else 0
 
 
-def main() -> None:
-    sys.exit(run())
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``scanplan`` console entry point: :func:`run`, then exit with its code."""
+    sys.exit(run(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover
