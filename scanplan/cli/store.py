@@ -142,8 +142,10 @@ def record_run(
     json_out: JsonOpt = False,
 ) -> None:
     """Record that run RUN was taken at point PERIOD of a plan ('run_started', idempotent)."""
-    from scanplan.store.base import KIND_RUN_STARTED
+    from scanplan.store.base import KIND_RUN_STARTED, check_time_utc
 
+    if time_utc is not None:
+        check_time_utc(time_utc)
     st = _store(store)
     sha = _plan_sha(st, plan)
     payload: dict[str, Any] = {"run_number": run}
@@ -158,6 +160,21 @@ def record_run(
         idempotency_key=f"{KIND_RUN_STARTED}:{sha}:{period}:{run}",
     )
     _print_events([ev], f"store {st.path}", json_out)
+
+
+#: Events about one PADME run: appending one without its run number is refused.
+_RUN_EVENT_KINDS = frozenset(
+    {"run_created", "run_started", "run_stopped", "run_failed", "run_abandoned", "point_done",
+     "padme_push"}
+)  # fmt: skip
+
+
+def _known_kinds() -> list[str]:
+    """Every event kind this tool writes (the store's and the guided run's)."""
+    from scanplan.run.events import RUN_KINDS
+    from scanplan.store.base import KNOWN_KINDS
+
+    return sorted({*KNOWN_KINDS, *RUN_KINDS})
 
 
 @app.command("append")
@@ -182,6 +199,8 @@ def append(
         raise ScanplanError(f"--payload is not valid JSON: {exc}") from None
     if not isinstance(values, dict):
         raise ScanplanError("--payload must be a JSON object")
+    if kind in _RUN_EVENT_KINDS and run is None:
+        raise ScanplanError(f"a '{kind}' event names a PADME run: give --run")
     st = _store(store)
     sha = _plan_sha(st, plan) if plan else None
     ev = st.append(
@@ -210,6 +229,10 @@ def history(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the history (oldest first) or, with --latest, the current state."""
+    known = _known_kinds()
+    for k in kind or []:
+        if k not in known:
+            raise ScanplanError(f"--kind: unknown event kind '{k}'; known: {', '.join(known)}")
     st = _store(store, read_only=True)
     sha = _plan_sha(st, plan) if plan else None
     filters = dict(plan_sha256=sha, period=period, run_number=run, kinds=kind or None)
