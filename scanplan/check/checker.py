@@ -30,6 +30,7 @@ from .comparisons import (
     settle_comparison,
     settled,
     spot_comparisons,
+    unchecked_comparisons,
 )
 from .dipoles import dipoles
 from .predictor import SpotPredictor
@@ -183,6 +184,9 @@ class Checker:
                 comparisons += model_failures
                 if not isinstance(spot, HardwareError):
                     comparisons += model_comparisons(spot, prediction, self.tol)
+        comparisons += unchecked_comparisons(
+            spot=self.spot_source is not None, model=self.predictor is not None
+        )
         return Verdict(
             check_id=uuid.uuid4().hex,
             plan_sha256=plan.content_sha256 or plan.compute_hash(),

@@ -146,6 +146,33 @@ def settle_comparison(settle: SettleSummary) -> list[Comparison]:
     ]
 
 
+def unchecked_comparisons(*, spot: bool, model: bool) -> list[Comparison]:
+    """WARN rows for what this check did not look at: without the TimePix the beam was not
+    checked, without the model its position was not compared (never a silent OK)."""
+    out = []
+    if not spot:
+        out.append(
+            Comparison(
+                name="beam not checked",
+                measured="no TimePix",
+                expected="TimePix spot",
+                level=WARN,
+                reason="beam not checked: no TimePix (--timepix '')",
+            )
+        )
+    elif not model:
+        out.append(
+            Comparison(
+                name="spot vs model not checked",
+                measured="no model",
+                expected="model prediction",
+                level=WARN,
+                reason="beam position not compared with the model (--no-model)",
+            )
+        )
+    return out
+
+
 def energy_comparison(point: Point, readings: Readings, tol: CheckTolerances) -> list[Comparison]:
     """Beam energy from the first dipole's readback (plan branch and energy scale) vs plan."""
     from beamline.energy import energy_from_current
