@@ -88,6 +88,14 @@ class ConsoleUI:
         except (typer.Abort, EOFError):  # stdin closed or Ctrl-D: a "no"
             return False
 
+    def confirm_write(self, prompt: str) -> bool:
+        """A set-point write is asked for every time: ``--yes`` does not answer it."""
+        try:
+            return typer.confirm(prompt + " (a write to the machine)", default=False)
+        except (typer.Abort, EOFError):
+            self._print(prompt + " -> not confirmed (no terminal; see --confirm-writes)")
+            return False
+
     def show_point(self, point: Point, steps: list[dict[str, float]], writes: bool) -> None:
         rows = [
             {"step": i + 1, **{e: f"{v:.3f}" for e, v in s.items()}} for i, s in enumerate(steps)
@@ -154,9 +162,18 @@ def run(
         typer.Option(
             "--enable-writes",
             help="Write the dipole set points through the BTF memcached command path "
-            "(each write confirmed, or --yes).",
+            "(each write confirmed at its own prompt; --yes does not confirm writes).",
         ),
     ] = D.enable_writes,
+    confirm_writes: Annotated[
+        str | None,
+        typer.Option(
+            "--confirm-writes",
+            metavar="PLAN_HASH",
+            help="Confirm the writes of this plan without prompts: the first 8+ hex digits "
+            "of its hash (scanplan show prints it).",
+        ),
+    ] = None,
     no_approach: Annotated[
         bool, typer.Option("--no-approach", help="Write set points directly (no overshoot).")
     ] = not D.approach,
@@ -247,14 +264,8 @@ def run(
         enable_writes=enable_writes,
         approach=not no_approach,
         periods=parse_periods(periods),
+        write_confirmation=confirm_writes,
     )
-    if status_only:
-        from ..store import SQLiteStore
-
-        if not SQLiteStore(store).path.is_file():
-            raise ScanplanError(
-                f"--store: no store at {SQLiteStore(store).path} (nothing recorded)"
-            )
     ui = ConsoleUI(yes=yes, quiet=json_out)
     stopped: RunStopped | None = None
     try:
@@ -272,6 +283,7 @@ def run(
             runcontrol_timeout_s=runcontrol_timeout_s,
             audit_log=audit_log,
             padme_push=padme_push,
+            lock=not status_only,
         ) as guided:
             if status_only:
                 rows = guided.status()

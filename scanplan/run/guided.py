@@ -56,6 +56,7 @@ from .events import (
     PointStatus,
     point_states,
 )
+from .guard import check_readback, journaled_write, write_confirmer
 from .options import RunOptions
 from .setpoints import combined_steps
 from .ui import QuietUI, RunUI
@@ -351,18 +352,30 @@ class GuidedRun:
         period = pt.period
         ids: list[str] = []
         assert self.writer is not None  # checked in __init__
-        for i, step in enumerate(steps):
-            for element, value in step.items():
-                try:
+        writer = self.writer
+        confirm = write_confirmer(
+            self.sha, self.options.write_confirmation, getattr(self.ui, "confirm_write", None)
+        )
+        try:
+            for i, step in enumerate(steps):
+                for element, value in step.items():
                     ids.append(
-                        self.writer.write_current_setting(element, value, confirm=self.ui.confirm)
-                    )
-                except HardwareError as exc:
-                    raise RunStopped(
-                        f"point {period}: set-point write failed: {exc}", period
-                    ) from None
-            if i < len(steps) - 1:
-                self._wait_setpoints(step)
+                        journaled_write(
+                            self._append, period, element, value,
+                            lambda e=element, v=value: writer.write_current_setting(
+                                e, v, confirm=confirm
+                            ),
+                        )
+                    )  # fmt: skip
+                if i < len(steps) - 1:
+                    self._wait_setpoints(step)
+            check_readback(
+                lambda e: self.checker.read_psu(e).current_setting_a,
+                steps[-1],
+                self.checker.tol.power_supply.setpoint_warn_a,
+            )
+        except (HardwareError, ScanplanError) as exc:
+            raise RunStopped(f"point {period}: set-point write failed: {exc}", period) from None
         st = point_states(self.store, self.sha).get(period, PointState(period))
         self._append(
             KIND_APPLIED,

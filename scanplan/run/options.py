@@ -25,6 +25,9 @@ class RunOptions:
     enable_writes: bool = False
     approach: bool = True
     periods: tuple[int, ...] | None = None
+    #: a prefix of the plan hash that confirms this plan's writes without a prompt (never
+    #: ``--yes``): see :mod:`scanplan.run.guard`
+    write_confirmation: str | None = None
 
 
 #: the defaults, for CLI help texts

@@ -5,6 +5,7 @@ PadmeDAQ) and the :class:`GuidedRun` on top of them. The CLI stays a thin shell 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from ..check.connections import check_timeout
 from ..check.session import open_checker
 from ..check.tolerances import CheckTolerances
 from ..errors import ScanplanError
+from .guard import check_plan_for_writes, check_store_file, session_lock
 from .guided import GuidedRun, RunConditionsPusher
 from .options import RunOptions
 from .ui import RunUI
@@ -70,6 +72,16 @@ def padme_pusher() -> RunConditionsPusher:
     return PadmeDAQStore(PadmeDB())
 
 
+def dipole_supply_range_a() -> tuple[float, float]:
+    """The range every dipole supply can deliver [A] (the writer's hard limits)."""
+    from beamline import calibration
+
+    from ..check.dipoles import dipoles
+
+    limits = [calibration.magnet_spec(d.magnet).current_limits_a for d in dipoles()]
+    return max(lo for lo, _ in limits), min(hi for _, hi in limits)
+
+
 @contextmanager
 def open_guided_run(
     plan_path: Path,
@@ -86,6 +98,7 @@ def open_guided_run(
     runcontrol_timeout_s: float = 5.0,
     audit_log: Path | None = None,
     padme_push: bool = False,
+    lock: bool = True,
 ) -> Iterator[GuidedRun]:
     """The guided run of the plan at ``plan_path`` on the machine at these addresses; every
     client is closed on exit. Bad input raises ScanplanError before anything is contacted."""
@@ -99,10 +112,21 @@ def open_guided_run(
     check_options(options)
     rc_factory = runcontrol_factory(runcontrol, runcontrol_timeout_s)
     store = SQLiteStore(store_path)
+    check_store_file(store.path, must_exist=not lock)
+    if options.enable_writes:
+        check_plan_for_writes(plan)
     padme = padme_pusher() if padme_push else None
-    with open_checker(
-        plan, tol, memcached=memcached, key_prefix=key_prefix, timepix=timepix, timeout_s=timeout_s
-    ) as checker:
+    with (
+        session_lock(store.path, plan.content_sha256) if lock else contextlib.nullcontext(),
+        open_checker(
+            plan,
+            tol,
+            memcached=memcached,
+            key_prefix=key_prefix,
+            timepix=timepix,
+            timeout_s=timeout_s,
+        ) as checker,
+    ):
         writer = None
         if options.enable_writes:
             writer = BtfControls.from_address(
@@ -111,6 +135,7 @@ def open_guided_run(
                 key_prefix=key_prefix,
                 writes_enabled=True,
                 audit_path=audit_log,
+                current_limits_a=dipole_supply_range_a(),
             )
         try:
             yield GuidedRun(
