@@ -22,6 +22,7 @@ from fixtures.facility import sim_env, wait_for
 from fixtures.fake_btf import FakeBTF, currents_of
 
 from scanplan.exports.sor_tag import format_sor_tag, parse_sor_tag
+from scanplan.records import load_plan
 from scanplan.run import (
     KIND_POINT_DONE,
     GuidedRun,
@@ -122,7 +123,13 @@ def test_whole_plan_with_faults_injected_and_recovered(fake_btf, plan, store):
             2: [lambda: rc.inject("init_fail"), lambda: rc.inject("broken_frame")],
         },
     )
-    opts = RunOptions(dwell_s=0.2, retry_wait_s=0.1, settle_timeout_s=6.0, enable_writes=True)
+    opts = RunOptions(
+        dwell_s=0.2,
+        retry_wait_s=0.1,
+        settle_timeout_s=6.0,
+        enable_writes=True,
+        write_confirmation=plan.content_sha256[:12],
+    )
     guided = guided_on(fake_btf, plan, store, opts, ui)
     rows = guided.run()
     assert all(r.done for r in rows)
@@ -228,6 +235,8 @@ def _run_cli(plan_path, env, *extra):
             str(plan_path),
             "--yes",
             "--enable-writes",
+            "--confirm-writes",
+            load_plan(plan_path).content_sha256[:12],
             "--retry-wait-s",
             "0.5",
             "--settle-timeout-s",
@@ -378,7 +387,13 @@ class CrashingStore:
 @pytest.mark.parametrize("window", ["run_started", "run_stopped", "point_done"])
 def test_kill_in_each_window_then_resume(fake_btf, plan, store, window):
     crashing = CrashingStore(store, window, 1)
-    opts = RunOptions(dwell_s=0.1, retry_wait_s=0.1, settle_timeout_s=5.0, enable_writes=True)
+    opts = RunOptions(
+        dwell_s=0.1,
+        retry_wait_s=0.1,
+        settle_timeout_s=5.0,
+        enable_writes=True,
+        write_confirmation=plan.content_sha256[:12],
+    )
     first = guided_on(fake_btf, plan, crashing, opts)
     with pytest.raises(Crash):
         first.run()

@@ -24,9 +24,16 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ScanplanError
 from ..records import Plan
+
+if TYPE_CHECKING:
+    from hw_interfaces.clock import Clock
+
+    from ..check.checker import Checker
+    from ..store.base import RunConditionsStore
 
 MIN_HASH_PREFIX = 8
 KIND_WRITE_REQUESTED = "write_requested"
@@ -159,3 +166,70 @@ def check_readback(
                 f"{element}: wrote {value:.4f} A but the supply reports a set point of "
                 f"{got:.4f} A: the write did not take; check the supply before going on"
             )
+
+
+#: Fields of a run_started event pushed to PadmeDAQ as the run's measured conditions.
+PUSHED_FIELDS = (
+    "dhstb01_current_a",
+    "dhstb02_current_a",
+    "timepix_x_mm",
+    "timepix_y_mm",
+    "level",
+    "verdict",
+)
+
+
+def started_here(store: RunConditionsStore, plan_sha: str, run_number: int, tag: str) -> bool:
+    """True if the store shows that this tool started run ``run_number`` with ``tag`` (its
+    ``run_started`` event carries the start-of-run tag). A run recorded by hand (``store
+    record-run``) or started by someone else is never stopped by the guided run."""
+    from .events import KIND_RUN_STARTED
+
+    events = store.history(plan_sha256=plan_sha, run_number=run_number, kinds=[KIND_RUN_STARTED])
+    return any(ev.payload.get("tag") == tag for ev in events)
+
+
+def wait_readbacks(
+    checker: Checker, step: dict[str, float], timeout_s: float | None, clock: Clock
+) -> None:
+    """Wait (at most ``timeout_s``, default the settle timeout) until the readbacks are within
+    ``readback_warn_a`` of an intermediate (overshoot) ``step``."""
+    from hw_interfaces.errors import HardwareError
+
+    tol = checker.tol
+    deadline = clock.monotonic() + (tol.settle.timeout_s if timeout_s is None else timeout_s)
+    while clock.monotonic() < deadline:
+        try:
+            if all(
+                abs(checker.read_psu(e).output_current_a - v) <= tol.power_supply.readback_warn_a
+                for e, v in step.items()
+            ):
+                return
+        except HardwareError:
+            pass
+        clock.sleep(tol.settle.poll_interval_s)
+
+
+#: Written before every ``stop_run``: a resumed session knows the stop was its own.
+KIND_RUN_STOP_REQUESTED = "run_stop_requested"
+
+
+def stop_requested(store: RunConditionsStore, plan_sha: str, run_number: int) -> bool:
+    """True if this tool already asked RunControl to stop run ``run_number``. A later
+    ``stop_run`` that fails with "no active run" then still ends the point (the answer was
+    lost to a crash); without it the run ended elsewhere, at an unknown time: its dwell is
+    not known and the point stays open."""
+    events = store.history(
+        plan_sha256=plan_sha, run_number=run_number, kinds=[KIND_RUN_STOP_REQUESTED]
+    )
+    return bool(events)
+
+
+def stop_failure(run_number: int, outcome: dict[str, object]) -> str:
+    """What the crew is told when a run could not be ended by this tool."""
+    if "no active run" in str(outcome.get("error", "")):
+        return (
+            f"run {run_number} had already ended (not by scanplan): its dwell is not known, "
+            "so the point stays open; run again to retake it"
+        )
+    return f"could not stop run {run_number}: {outcome.get('error')}"

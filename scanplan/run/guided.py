@@ -56,7 +56,17 @@ from .events import (
     PointStatus,
     point_states,
 )
-from .guard import check_readback, journaled_write, write_confirmer
+from .guard import (
+    KIND_RUN_STOP_REQUESTED,
+    PUSHED_FIELDS,
+    check_readback,
+    journaled_write,
+    started_here,
+    stop_failure,
+    stop_requested,
+    wait_readbacks,
+    write_confirmer,
+)
 from .options import RunOptions
 from .setpoints import combined_steps
 from .ui import QuietUI, RunUI
@@ -220,18 +230,7 @@ class GuidedRun:
     def _push(self, period: int, number: int, started: Mapping[str, Any]) -> bool:
         if self.padme is None:
             return False
-        measured = {
-            k: started[k]
-            for k in (
-                "dhstb01_current_a",
-                "dhstb02_current_a",
-                "timepix_x_mm",
-                "timepix_y_mm",
-                "level",
-                "verdict",
-            )
-            if started.get(k) is not None
-        }
+        measured = {k: started[k] for k in PUSHED_FIELDS if started.get(k) is not None}
         try:
             res = self.padme.push_run_conditions(self.plan, period, number, measured=measured)
         except (HardwareError, ScanplanError) as exc:
@@ -262,7 +261,14 @@ class GuidedRun:
             self.ui.info(f"point {period}: run {n} was created but never started: ending it")
             outcome = self._stop_run(n, f"scanplan: run {n} abandoned (never started)")
             self._append(KIND_RUN_ABANDONED, period, f"abandoned:{n}", outcome, run_number=n)
-        if st.open_run is not None:
+        if st.open_run is not None and not started_here(
+            self.store, self.sha, st.open_run, self._tag(pt)
+        ):
+            self.ui.info(
+                f"point {period}: run {st.open_run} is recorded as open but was not started by "
+                "scanplan with this point's tag: it is not stopped; the point is taken afresh"
+            )
+        elif st.open_run is not None:
             n = st.open_run
             left = 0.0
             try:
@@ -386,22 +392,7 @@ class GuidedRun:
 
     def _wait_setpoints(self, step: dict[str, float]) -> None:
         """Wait until the readbacks reach an intermediate (overshoot) step."""
-        tol = self.checker.tol
-        timeout_s = self.options.settle_timeout_s
-        deadline = self.clock.monotonic() + (
-            tol.settle.timeout_s if timeout_s is None else timeout_s
-        )
-        while self.clock.monotonic() < deadline:
-            try:
-                if all(
-                    abs(self.checker.read_psu(e).output_current_a - v)
-                    <= tol.power_supply.readback_warn_a
-                    for e, v in step.items()
-                ):
-                    return
-            except HardwareError:
-                pass
-            self.clock.sleep(tol.settle.poll_interval_s)
+        wait_readbacks(self.checker, step, self.options.settle_timeout_s, self.clock)
 
     def _start_run(self, pt: Point, verdict: Verdict) -> int | None:
         period = pt.period
@@ -492,13 +483,14 @@ class GuidedRun:
                 )
         else:
             self.ui.wait(dwell_s, f"point {period}: run {number} taking data")
+        asked_before = stop_requested(self.store, self.sha, number)
+        self._append(KIND_RUN_STOP_REQUESTED, period, f"stop:{number}", {}, number)  # write-ahead
         outcome = self._stop_run(number, f"scanplan: end of point {period} ({self._tag(pt)})")
         if outcome["outcome"] != "stopped":
             self.ui.info(f"point {period}: stopping run {number} failed: {outcome['error']}")
-            if "no active run" not in outcome.get("error", ""):
-                raise RunStopped(
-                    f"point {period}: could not stop run {number}: {outcome['error']}", period
-                )
+            if not (asked_before and "no active run" in str(outcome.get("error", ""))):
+                self._append(KIND_RUN_ABANDONED, period, f"abandoned:{number}", outcome, number)
+                raise RunStopped(f"point {period}: {stop_failure(number, outcome)}", period)
         self._append(KIND_RUN_STOPPED, period, f"stopped:{number}", outcome, run_number=number)
         self._append(KIND_POINT_DONE, period, "done", {"runs": [number]})
         self.ui.info(f"point {period}: done (run {number})")
