@@ -92,7 +92,7 @@ class ConsoleUI:
         """A set-point write is asked for every time: ``--yes`` does not answer it."""
         try:
             return typer.confirm(prompt + " (a write to the machine)", default=False)
-        except (typer.Abort, EOFError):
+        except (typer.Abort, EOFError, OSError):  # no terminal to answer on
             self._print(prompt + " -> not confirmed (no terminal; see --confirm-writes)")
             return False
 

@@ -156,16 +156,36 @@ def journaled_write(
 
 
 def check_readback(
-    read_setting_a: Callable[[str], float], step: dict[str, float], tol_a: float
+    read_setting_a: Callable[[str], float],
+    step: dict[str, float],
+    tol_a: float,
+    *,
+    clock: Clock | None = None,
+    timeout_s: float = 0.0,
+    poll_s: float = 0.2,
 ) -> None:
-    """After the writes, the supplies must report the set points written (within ``tol_a``)."""
-    for element, value in step.items():
-        got = read_setting_a(element)
-        if not abs(got - value) <= tol_a:
+    """After the writes, the supplies must report the set points written (within ``tol_a``),
+    at the latest ``timeout_s`` later (the control system republishes records at its rate)."""
+    from hw_interfaces.errors import HardwareError
+
+    deadline = (clock.monotonic() if clock is not None else 0.0) + timeout_s
+    while True:
+        got: dict[str, float] = {}
+        for element in step:
+            try:
+                got[element] = read_setting_a(element)
+            except HardwareError:
+                got[element] = float("nan")
+        bad = {e: g for e, g in got.items() if not abs(g - step[e]) <= tol_a}
+        if not bad:
+            return
+        if clock is None or clock.monotonic() >= deadline:
+            e, g = next(iter(bad.items()))
             raise ScanplanError(
-                f"{element}: wrote {value:.4f} A but the supply reports a set point of "
-                f"{got:.4f} A: the write did not take; check the supply before going on"
+                f"{e}: wrote {step[e]:.4f} A but the supply reports a set point of {g:.4f} A: "
+                "the write did not take; check the supply before going on"
             )
+        clock.sleep(poll_s)
 
 
 #: Fields of a run_started event pushed to PadmeDAQ as the run's measured conditions.

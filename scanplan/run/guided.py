@@ -379,6 +379,9 @@ class GuidedRun:
                 lambda e: self.checker.read_psu(e).current_setting_a,
                 steps[-1],
                 self.checker.tol.power_supply.setpoint_warn_a,
+                clock=self.clock,
+                timeout_s=self.checker.tol.settle.timeout_s,
+                poll_s=self.checker.tol.settle.poll_interval_s,
             )
         except (HardwareError, ScanplanError) as exc:
             raise RunStopped(f"point {period}: set-point write failed: {exc}", period) from None
