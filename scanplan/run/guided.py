@@ -70,6 +70,7 @@ from .guard import (
 from .options import RunOptions
 from .setpoints import combined_steps
 from .ui import QuietUI, RunUI
+from .watch import watch_dwell
 
 EXIT_DONE = 0
 EXIT_STOPPED = 3
@@ -477,7 +478,7 @@ class GuidedRun:
             return {"outcome": "stop_failed", "error": str(exc), "error_type": type(exc).__name__}
 
     def _end_run(self, pt: Point, number: int, dwell_s: float | None) -> None:
-        period = pt.period
+        period, dwell = pt.period, {}
         if dwell_s is None:
             if not self.ui.confirm(f"Point {period}: end run {number} and go on?"):
                 raise RunStopped(
@@ -485,7 +486,7 @@ class GuidedRun:
                     period,
                 )
         else:
-            self.ui.wait(dwell_s, f"point {period}: run {number} taking data")
+            dwell = watch_dwell(self, pt, number, dwell_s) if self.options.watch_cadence_s else {}
         asked_before = stop_requested(self.store, self.sha, number)
         self._append(KIND_RUN_STOP_REQUESTED, period, f"stop:{number}", {}, number)  # write-ahead
         outcome = self._stop_run(number, f"scanplan: end of point {period} ({self._tag(pt)})")
@@ -495,5 +496,5 @@ class GuidedRun:
                 self._append(KIND_RUN_ABANDONED, period, f"abandoned:{number}", outcome, number)
                 raise RunStopped(f"point {period}: {stop_failure(number, outcome)}", period)
         self._append(KIND_RUN_STOPPED, period, f"stopped:{number}", outcome, run_number=number)
-        self._append(KIND_POINT_DONE, period, "done", {"runs": [number]})
+        self._append(KIND_POINT_DONE, period, "done", {"runs": [number], **dwell})
         self.ui.info(f"point {period}: done (run {number})")

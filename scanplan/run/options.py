@@ -28,6 +28,11 @@ class RunOptions:
     #: a prefix of the plan hash that confirms this plan's writes without a prompt (never
     #: ``--yes``): see :mod:`scanplan.run.guard`
     write_confirmation: str | None = None
+    #: the dwell watch (:mod:`scanplan.run.watch`): reading cadence [s] (0: no watch, the
+    #: run only waits), policy on a suspension ("flag" or "stop"), longest suspension [s]
+    watch_cadence_s: float = 1.0
+    dwell_policy: str = "flag"
+    max_suspend_s: float = 600.0
 
 
 #: the defaults, for CLI help texts
