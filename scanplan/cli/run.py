@@ -165,6 +165,18 @@ def run(
             "(each write confirmed at its own prompt; --yes does not confirm writes).",
         ),
     ] = D.enable_writes,
+    dwell_policy: Annotated[
+        str,
+        typer.Option(
+            "--dwell-policy",
+            help="On a suspension during data taking (trip, no beam, dead TimePix): 'flag' "
+            "keeps the PADME run and resumes when clear, 'stop' ends it (point left open).",
+        ),
+    ] = D.dwell_policy,
+    watch_cadence_s: Annotated[
+        float,
+        typer.Option("--watch-cadence-s", help="Readings during data taking every [s] (0: off)."),
+    ] = D.watch_cadence_s,
     confirm_writes: Annotated[
         str | None,
         typer.Option(
@@ -234,6 +246,9 @@ def run(
     tag, record; resumable after a crash. Exit 0 done, 3 stopped (resume), 2 bad input."""
     check_output_path(audit_log, "--audit-log")
     check_number(dwell_s, "--dwell-s", low=0, high=MAX_DWELL_S)
+    check_number(watch_cadence_s, "--watch-cadence-s", low=0, high=MAX_WAIT_S)
+    if dwell_policy not in ("flag", "stop"):
+        raise ScanplanError(f"--dwell-policy must be flag or stop, got {dwell_policy!r}")
     check_number(retry_wait_s, "--retry-wait-s", low=0, high=MAX_WAIT_S)
     check_number(settle_timeout_s, "--settle-timeout-s", low=0, high=MAX_WAIT_S, low_open=True)
     check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
@@ -265,6 +280,8 @@ def run(
         approach=not no_approach,
         periods=parse_periods(periods),
         write_confirmation=confirm_writes,
+        dwell_policy=dwell_policy,
+        watch_cadence_s=watch_cadence_s,
     )
     ui = ConsoleUI(yes=yes, quiet=json_out)
     stopped: RunStopped | None = None
