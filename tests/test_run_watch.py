@@ -14,7 +14,9 @@ from scanplan.run.watch import KIND_RESUMED, KIND_SUSPENDED
 
 pytestmark = pytest.mark.timeout(120)
 
+facility = fx.facility  # fixture
 fake_btf = fb.fake_btf  # fixture
+plan_path = fx.plan_path  # fixture
 plan = fx.plan  # fixture
 predictor = fx.predictor  # fixture
 store = fx.store  # fixture
@@ -99,3 +101,88 @@ def test_stop_policy_ends_the_run_and_leaves_the_point_open(fake_btf, plan, stor
     st = point_states(store, plan.content_sha256)[0]
     assert not st.done and st.open_run is None  # the run was ended, the point stays open
     assert [r.status for r in fake_btf.runcontrol.runs][-1] != "RUNNING"
+
+
+def reset(sim, element: str) -> None:
+    sim.clear(target=element)
+    sim.psu.configure(element, status=2)
+
+
+@pytest.mark.timeout(300)
+def test_a_run_on_the_simulator_survives_a_trip_a_beam_loss_and_a_dead_timepix(
+    facility, plan, plan_path, tmp_path
+):
+    """End to end: ``scanplan run`` against the virtual BTF (memcached PSU records, the Serval
+    simulator's jsonimage stream, RunControl over TCP) while faults come and go."""
+    import json
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from fixtures.facility import sim_env, wait_for
+
+    from scanplan.store import SQLiteStore
+
+    store_path = tmp_path / "watch.sqlite"
+    env = sim_env(facility, store_path)
+    st = SQLiteStore(store_path)
+    sim = facility.facility
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanplan", "run", "--plan", str(plan_path), "--periods", "0",
+         "--yes", "--enable-writes", "--confirm-writes", plan.content_sha256[:12],
+         "--dwell-s", "6", "--watch-cadence-s", "0.3", "--settle-timeout-s", "8", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def started() -> bool:
+        try:
+            return store_path.exists() and bool(st.history(kinds=["run_started"]))
+        except Exception:
+            return False
+
+    def count(kind: str) -> int:
+        try:
+            return len(st.history(kinds=[kind]))
+        except Exception:
+            return 0
+
+    def suspended(n: int) -> bool:
+        return count(KIND_SUSPENDED) >= n
+
+    def faults() -> None:
+        steps = [
+            # the crew resets the tripped supply and switches it on (it ramps back)
+            (lambda: sim.inject("trip", "DHSTB002"), lambda: reset(sim, "DHSTB002")),
+            (lambda: sim.inject("no_beam", "timepix"), lambda: sim.clear(target="timepix")),
+            (lambda: sim.inject("dead", "timepix"), lambda: sim.revive("timepix")),
+        ]
+        if not wait_for(started, 60.0):
+            return
+        for n, (inject, clear) in enumerate(steps, start=1):
+            wait_for(lambda n=n: count(KIND_RESUMED) >= n - 1, 30.0)  # the last one is over
+            time.sleep(1.0)
+            inject()
+            wait_for(lambda n=n: suspended(n), 20.0)
+            time.sleep(1.0)
+            clear()
+
+    t = threading.Thread(target=faults, daemon=True)
+    t.start()
+    try:
+        out, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    t.join(timeout=5)
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out)["status"] == "done"
+    sus = st.history(kinds=[KIND_SUSPENDED])
+    res = st.history(kinds=[KIND_RESUMED])
+    assert [e.payload["condition"] for e in sus] == ["supply", "beam", "timepix"], [
+        e.payload["reason"] for e in sus
+    ]
+    assert len(res) == 3
+    done = st.history(kinds=["point_done"])[0].payload
+    assert done["suspensions"] == 3 and done["beam_on_s"] >= 6.0

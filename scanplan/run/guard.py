@@ -245,6 +245,21 @@ def stop_requested(store: RunConditionsStore, plan_sha: str, run_number: int) ->
     return bool(events)
 
 
+def request_stop(
+    store: RunConditionsStore,
+    plan_sha: str,
+    run_number: int,
+    append: Callable[..., None],
+    period: int,
+) -> bool:
+    """Write ahead that this tool is stopping run ``run_number`` (once); True if it had
+    already asked before (a resumed session: see :func:`stop_requested`)."""
+    if stop_requested(store, plan_sha, run_number):
+        return True
+    append(KIND_RUN_STOP_REQUESTED, period, f"stop:{run_number}", {}, run_number)
+    return False
+
+
 def stop_failure(run_number: int, outcome: dict[str, object]) -> str:
     """What the crew is told when a run could not be ended by this tool."""
     if "no active run" in str(outcome.get("error", "")):

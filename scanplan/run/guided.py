@@ -57,13 +57,12 @@ from .events import (
     point_states,
 )
 from .guard import (
-    KIND_RUN_STOP_REQUESTED,
     PUSHED_FIELDS,
     check_readback,
     journaled_write,
+    request_stop,
     started_here,
     stop_failure,
-    stop_requested,
     wait_readbacks,
     write_confirmer,
 )
@@ -487,8 +486,7 @@ class GuidedRun:
                 )
         else:
             dwell = watch_dwell(self, pt, number, dwell_s) if self.options.watch_cadence_s else {}
-        asked_before = stop_requested(self.store, self.sha, number)
-        self._append(KIND_RUN_STOP_REQUESTED, period, f"stop:{number}", {}, number)  # write-ahead
+        asked_before = request_stop(self.store, self.sha, number, self._append, period)
         outcome = self._stop_run(number, f"scanplan: end of point {period} ({self._tag(pt)})")
         if outcome["outcome"] != "stopped":
             self.ui.info(f"point {period}: stopping run {number} failed: {outcome['error']}")
