@@ -124,60 +124,36 @@ def test_runs_file_formats():
         parse_runs_text("{0: [1]")
 
 
-# ---- run-level offline table ---------------------------------------------------------------
-@pytest.mark.parametrize(("table_format", "ncols"), [("2022", 47), ("2025", 49)])
-def test_offline_table_round_trip(table_format, ncols):
+# ---- run-level offline table (column-by-column checks with PADME's C++ types: test_offline_cxx)
+def test_offline_table_set_points_win_over_measurements_and_applied_energy():
     plan = make_plan(5)
     measured = {50290: {"runPOT": 7.6e9, "tgx": -0.46, "DHSTB01Energy": 1.0, "period": 99}}
-    text = write_offline_db(plan, RUNS, table_format=table_format, measured=measured)
-    rows = read_table(text, ncols)
-    by_run = {int(r[col("RunID")]): r for r in rows}
-    assert sorted(by_run) == sorted(r for rs in RUNS.values() for r in rs)
-    for period, runs in RUNS.items():
-        point = plan.point(period)
-        for run in runs:
-            r = by_run[run]
-            assert int(r[col("period")]) == period
-            # set points come from the plan only (a "measured" DHSTB01Energy is ignored)
-            assert float(r[col("DHSTB01Energy")]) == pytest.approx(point.e_beam_mev, rel=1e-15)
-            assert float(r[col("DHSTB02Energy")]) == pytest.approx(
-                label_energy_mev(point.dhstb02_current_a), rel=1e-12
-            )
-    r = by_run[50290]
+    rows = {
+        int(r[0]): r
+        for r in read_table(
+            write_offline_db(plan, RUNS, measured=measured, energies_mev={50285: 288.751}), 47
+        )
+    }
+    r = rows[50290]
+    # set points come from the plan only (a "measured" DHSTB01Energy/period is ignored)
+    assert float(r[col("DHSTB01Energy")]) == round(plan.point(2).e_beam_mev, 2)
+    assert int(r[col("period")]) == 2
     assert float(r[col("runPOT")]) == 7.6e9 and float(r[col("tgx")]) == -0.46
-    # everything not known is 0
-    unknown = [
-        c for c in FACTS_COLUMNS if c not in ("RunID", "DHSTB01Energy", "DHSTB02Energy", "period")
-    ]
-    for run, r in by_run.items():
-        for c in unknown:
-            if run == 50290 and c in ("runPOT", "tgx"):
-                continue
-            assert float(r[col(c)]) == 0.0, (run, c)
-    if ncols == 49:
-        assert all(r[47] == "0" and r[48] == "0" for r in rows)  # integer flags
+    assert r[col("DHSTB01Energy")] == f"{plan.point(2).e_beam_mev:.2f}"
+    assert float(rows[50285][col("DHSTB01Energy")]) == 288.75  # applied, 2 decimals
+    assert float(rows[50284][col("DHSTB01Energy")]) == round(plan.point(0).e_beam_mev, 2)
 
 
-def test_offline_table_applied_energy_replaces_the_planned_one():
+def test_offline_table_errors():
     plan = make_plan(3)
-    text = write_offline_db(plan, {1: [11, 12]}, energies_mev={12: 288.75})
-    rows = {int(r[0]): r for r in read_table(text, 47)}
-    assert float(rows[11][col("DHSTB01Energy")]) == plan.point(1).e_beam_mev
-    assert float(rows[12][col("DHSTB01Energy")]) == 288.75
-
-
-def test_offline_table_planned_rows_header_and_errors():
-    plan = make_plan(3)
-    text = write_offline_db(plan, None, header=True)
-    first, *body = text.splitlines()
-    assert first.startswith("#") and first[1:].split() == FACTS_COLUMNS
-    rows = read_table("\n".join(body), 47)
-    assert [int(r[col("RunID")]) for r in rows] == [0, 0, 0]
-    assert [int(r[col("period")]) for r in rows] == [0, 1, 2]
     with pytest.raises(ScanplanError, match="unknown offline table format"):
-        write_offline_db(plan, None, table_format="2019")
+        write_offline_db(plan, {0: [1]}, table_format="2019")
     with pytest.raises(ScanplanError, match="no point 7"):
-        write_offline_db(plan, None, periods=[7])
+        write_offline_db(plan, {0: [1]}, periods=[7])
+    with pytest.raises(ScanplanError, match="unknown DHSTB02 label convention"):
+        write_offline_db(plan, {0: [1]}, dhstb02_label="run9")
+    with pytest.raises(ScanplanError, match="runPOT source"):
+        write_offline_db(plan, {0: [1]}, pot="guess")
 
 
 # ---- MC macro ------------------------------------------------------------------------------------
@@ -316,6 +292,6 @@ def test_property_runenergy_and_offline_round_trip(energies, runs, data, table_f
     for period, rs in run_map.items():
         for run in rs:
             assert energy_of(table, run) == pytest.approx(energies[period], abs=5e-4)
-            assert float(rows[run][col("DHSTB01Energy")]) == energies[period]
+            assert float(rows[run][col("DHSTB01Energy")]) == round(energies[period], 2)
             assert int(rows[run][col("period")]) == period
     assert set(table) == set(rows) == set(runs)

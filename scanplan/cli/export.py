@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, rich_table
+from .common import console, err_console, guarded, print_json, rich_table
 
 
 def _store_for(path: Path | None, *, required: bool) -> Any:
@@ -42,6 +42,25 @@ def applied_energies_by_run(store: Any, plan_sha: str) -> dict[int, float]:
         if ev.run_number is not None and "e_beam_mev" in ev.payload:
             out[ev.run_number] = float(ev.payload["e_beam_mev"])
     return out
+
+
+def run_times_by_run(store: Any, plan_sha: str) -> dict[int, tuple[int | None, int | None]]:
+    """run -> (start, stop) integer UTC seconds from the plan's run_started / run_stopped
+    events (the start payload's ``start_time_utc`` if given, else the event time)."""
+    from hw_interfaces.clock import parse_utc
+    from scanplan.store.base import KIND_RUN_STARTED, KIND_RUN_STOPPED
+
+    starts: dict[int, int] = {}
+    stops: dict[int, int] = {}
+    for ev in store.history(plan_sha256=plan_sha, kinds=[KIND_RUN_STARTED, KIND_RUN_STOPPED]):
+        if ev.run_number is None:
+            continue
+        if ev.kind == KIND_RUN_STARTED:
+            when = ev.payload.get("start_time_utc") or ev.time_utc
+            starts.setdefault(ev.run_number, int(parse_utc(when).timestamp()))
+        else:
+            stops[ev.run_number] = int(parse_utc(ev.time_utc).timestamp())
+    return {r: (starts.get(r), stops.get(r)) for r in sorted(set(starts) | set(stops))}
 
 
 @guarded
@@ -78,8 +97,29 @@ def export(
         ),
     ] = "planned",
     header: Annotated[
-        bool, typer.Option("--header", help="offline-db: add a '#' column-name line.")
+        bool,
+        typer.Option(
+            "--comment-header",
+            help="offline-db: add a '#' column-name line for people. PADME's OfflineServer "
+            "does NOT accept it (its reader stops advancing and never ends): never give such "
+            "a file to PADME's analysis.",
+        ),
     ] = False,
+    pot: Annotated[
+        str,
+        typer.Option(
+            help="offline-db runPOT: 'store' (the store's recorded POT, 0.0 if none) or "
+            "'planned' (target_pot shared over the point's runs where none is recorded; "
+            "those runs are listed on stderr and in --json)."
+        ),
+    ] = "store",
+    dhstb02_label: Annotated[
+        str | None,
+        typer.Option(
+            help="offline-db DHSTB02Energy label convention (run3_2022, run4_2025; default: "
+            "the table format's)."
+        ),
+    ] = None,
     field_convention: Annotated[
         str,
         typer.Option(
@@ -119,6 +159,7 @@ def export(
             runs_source = f"store {st.path}"
         if st.has_plan(sha):
             measured = measured_by_run(st, sha)
+    run_times = run_times_by_run(st, sha) if st is not None and st.has_plan(sha) else None
     energies = None
     if energy not in ("planned", "applied"):
         raise ScanplanError(f"--energy must be 'planned' or 'applied', got {energy!r}")
@@ -146,8 +187,29 @@ def export(
         energies_mev=energies,
         mc=mc,
         header=header,
+        run_times_s=run_times,
+        pot=pot,
+        dhstb02_label=dhstb02_label,
     )
-    text = export_text(plan, fmt, options)
+    notes: dict[str, Any] = {}
+    if fmt == "offline-db":
+        from scanplan.exports import offline_table_of
+
+        table = offline_table_of(plan, options)
+        text = table.text
+        notes = {
+            "dhstb02_label": table.label_convention,
+            "planned_pot_runs": list(table.planned_pot_runs),
+            "missing_pot_runs": list(table.missing_pot_runs),
+            "missing_time_runs": list(table.missing_time_runs),
+        }
+        if table.planned_pot_runs:
+            err_console.print(
+                f"note: runPOT of run(s) {', '.join(map(str, table.planned_pot_runs))} is the "
+                "PLANNED POT (target_pot / runs of the point), not a recorded one"
+            )
+    else:
+        text = export_text(plan, fmt, options)
     n_lines = len(text.splitlines())
     summary = {
         "format": fmt,
@@ -156,6 +218,7 @@ def export(
         "lines": n_lines,
         "runs_source": runs_source,
         "table_format": table_format if fmt == "offline-db" else None,
+        **notes,
     }
     if output is not None:
         atomic_write_text(output, text)
