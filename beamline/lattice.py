@@ -122,6 +122,22 @@ def read_strength_values(path: Path) -> dict[str, float]:
     return values
 
 
+@functools.cache
+def sequence_constant(name: str) -> float:
+    """A plain-number geometry constant of the sequence file (e.g. ``rho_dip_m``)."""
+    path = line_spec().sequence_file
+    pattern = re.compile(rf"^\s*{re.escape(name)}\s*=\s*([-+0-9.eE]+)\s*;", re.MULTILINE)
+    m = pattern.search(path.read_text())
+    if m is None:
+        raise LatticeDataError(f"{path}: no plain-number assignment of '{name}'")
+    return float(m.group(1))
+
+
+def bend_radius_m() -> float:
+    """Geometric bending radius [m] of the 45 degree dipoles (the sequence's ``rho_dip_m``)."""
+    return sequence_constant("rho_dip_m")
+
+
 def reference_rigidity_tm(energy_mev: float) -> float:
     """B*rho [T m] of a positron of total energy ``energy_mev``."""
     return rigidity_tm_from_momentum(momentum_mev_from_energy(energy_mev, ELECTRON_MASS_MEV))

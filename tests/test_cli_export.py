@@ -64,8 +64,7 @@ def test_stdout_and_json(tmp_path, plan_file):
         f"plan={plan_file.content_sha256[:12]}",
         "period=2",
     ]
-    proc = run(tmp_path, "export", "plan.json", "-f", "mc-macro", "--field-convention", "arc_equivalent",
-               "--quad-polarity", "-,+,-,+")  # fmt: skip
+    proc = run(tmp_path, "export", "plan.json", "-f", "mc-macro", "--quad-polarity", "-,+,-,+")
     assert proc.returncode == 0, proc.stderr
     grads = [
         float(ln.split()[1])

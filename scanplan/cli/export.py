@@ -120,15 +120,12 @@ def export(
             "the table format's)."
         ),
     ] = None,
-    field_convention: Annotated[
+    quad_polarity: Annotated[
         str,
         typer.Option(
-            help="mc-macro dipole fields: 'calibration' (B of the calibration) or "
-            "'arc_equivalent' (p / (c rho_geom))."
+            help="mc-macro polarity of Q1..Q4 (+1 = what PadmeMC does with a positive Q1 "
+            "gradient; PadmeMC negates Q2 and Q4 itself, so +,-,+,- writes all positive)."
         ),
-    ] = "calibration",
-    quad_polarity: Annotated[
-        str, typer.Option(help="mc-macro signs of Q1..Q4 gradients.")
     ] = "+,-,+,-",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to FILE (atomically).")
@@ -175,10 +172,7 @@ def export(
                 f"no applied e_beam_mev recorded for run(s) {', '.join(map(str, missing[:5]))}"
                 f"{' ...' if len(missing) > 5 else ''}; use --energy planned or record them"
             )
-    mc = McMacroOptions(
-        field_convention=field_convention,  # type: ignore[arg-type]
-        quad_polarity=parse_polarity(quad_polarity),
-    )
+    mc = McMacroOptions(quad_polarity=parse_polarity(quad_polarity))
     options = ExportOptions(
         runs=run_map or None,
         table_format=table_format,
