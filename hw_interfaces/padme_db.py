@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,14 +141,25 @@ class PadmeDBSession:
         self._db = db
         self._conn = conn
         #: id of the row added by the last INSERT of this session
-        self.lastrowid: int = 0
+        self.lastrowid: int | None = None
 
-    def _execute(self, what: str, sql: str, args: Any = None) -> list[tuple]:
+    def _insert(self, what: str, sql: str, args: Sequence[object]) -> int:
+        """Run an INSERT into table ``what``; returns the new row's id."""
+        self._execute(what, sql, args)
+        if self.lastrowid is None:  # pymysql sets it after every INSERT
+            raise PadmeDBDataError(
+                f"INSERT into {what} returned no row id", device=self._db.device, key=what
+            )
+        return int(self.lastrowid)
+
+    def _execute(
+        self, what: str, sql: str, args: Sequence[object] | None = None
+    ) -> list[tuple[Any, ...]]:
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql, args)
                 rows = list(cur.fetchall())
-                self.lastrowid = int(cur.lastrowid or 0)
+                self.lastrowid = cur.lastrowid
                 return rows
         except Exception as exc:
             raise self._db._translate(exc, what) from None
@@ -216,7 +227,7 @@ class PadmeDBSession:
     def read_log_entries(self, run_number: int, type: str | None = None) -> list[LogEntry]:
         """``log_entry`` rows of a run (of one ``type`` if given), in insert order."""
         sql = "SELECT id, run_number, type, level, time, text FROM log_entry WHERE run_number = %s"
-        args: tuple = (int(run_number),)
+        args: tuple[object, ...] = (int(run_number),)
         if type is not None:
             sql += " AND type = %s"
             args += (type,)
@@ -251,7 +262,7 @@ class PadmeDBSession:
             )
         return found
 
-    def add_run_config_para(self, run_number: int, name: str, value: Any) -> int:
+    def add_run_config_para(self, run_number: int, name: str, value: object) -> int:
         """Add a ``run_config_para`` row (the name is added if unknown); returns its id."""
         text = str(value)
         if len(text) > MAX_PARA_VALUE_LEN:
@@ -261,13 +272,12 @@ class PadmeDBSession:
                 key="run_config_para",
             )
         name_id = self.ensure_config_para_name(name)
-        self._execute(
+        return self._insert(
             "run_config_para",
             "INSERT INTO run_config_para (run_number, config_para_name_id, value) "
             "VALUES (%s, %s, %s)",
             (int(run_number), name_id, text),
         )
-        return int(self.lastrowid)
 
     def add_log_entry(
         self, run_number: int, type: str, level: int, time: datetime, text: str
@@ -279,13 +289,12 @@ class PadmeDBSession:
                 device=self._db.device,
                 key="log_entry",
             )
-        self._execute(
+        return self._insert(
             "log_entry",
             "INSERT INTO log_entry (run_number, type, level, time, text) "
             "VALUES (%s, %s, %s, %s, %s)",
             (int(run_number), type, int(level), time, text),
         )
-        return int(self.lastrowid)
 
 
 class PadmeDB:
@@ -465,11 +474,11 @@ class PadmeDB:
         with self.transaction() as s:
             return s.ensure_config_para_name(name, description)
 
-    def add_run_config_para(self, run_number: int, name: str, value: Any) -> int:
+    def add_run_config_para(self, run_number: int, name: str, value: object) -> int:
         with self.transaction() as s:
             return s.add_run_config_para(run_number, name, value)
 
-    def add_run_config_paras(self, run_number: int, values: Mapping[str, Any]) -> list[int]:
+    def add_run_config_paras(self, run_number: int, values: Mapping[str, object]) -> list[int]:
         """Several ``run_config_para`` rows in one transaction (all or none)."""
         with self.transaction() as s:
             s.read_run(run_number)

@@ -23,8 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hw_interfaces.clock import iso_utc
+
 from ..errors import ScanplanError
-from ..records import Plan, utc_now_iso
+from ..records import Plan
 from .base import (
     KIND_PLANNED,
     Event,
@@ -240,7 +242,7 @@ class SQLiteStore(RunConditionsStore):
             )
             conn.execute(
                 "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)",
-                (f"migrated_to_{version}_utc", utc_now_iso()),
+                (f"migrated_to_{version}_utc", iso_utc()),
             )
 
     def schema_version(self) -> int:
@@ -283,7 +285,7 @@ class SQLiteStore(RunConditionsStore):
         check_event_fields(kind, plan_sha256, period, run_number)
         payload_json = canonical_payload(payload)
         explicit_time = time_utc is not None
-        when = check_time_utc(time_utc) if time_utc is not None else utc_now_iso()
+        when = check_time_utc(time_utc) if time_utc is not None else iso_utc()
         key = idempotency_key or default_idempotency_key(
             kind, plan_sha256, period, run_number, when, payload_json
         )
@@ -322,7 +324,7 @@ class SQLiteStore(RunConditionsStore):
                 ).fetchone()[0]
                 if not ok:
                     raise ScanplanError(f"plan {plan_sha256[:12]} has no period {period}")
-        recorded = utc_now_iso()
+        recorded = iso_utc()
         cur = conn.execute(
             "INSERT INTO events (kind, plan_sha256, period, run_number, time_utc, payload_json, "
             "idempotency_key, recorded_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -353,7 +355,7 @@ class SQLiteStore(RunConditionsStore):
                 f"{sha[:12]}): the plan was modified after it was sealed"
             )
         with self._connect("record the plan", write=True) as conn:
-            now = utc_now_iso()
+            now = iso_utc()
             exists = conn.execute(
                 "SELECT count(*) FROM plans WHERE plan_sha256 = ?", (sha,)
             ).fetchone()[0]
