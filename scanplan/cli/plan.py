@@ -452,6 +452,7 @@ def sensitivity(
             "cls": grid.cls.tolist(),
             "g_limit_toys": grid.g_limit.tolist(),
             "g_limit_asimov": asimov.g_median.tolist(),
+            "n_clipped": grid.n_clipped,
         }
     if plot is not None:
         fig, (ax,) = _figure()
@@ -504,6 +505,11 @@ def sensitivity(
                 ],
             )
         )
+        if grid.n_clipped:
+            console.print(
+                f"note: {grid.n_clipped} of {grid.cls.size} toy CLs values fell outside [0, 1] "
+                "(toy fluctuation) and were clipped"
+            )
 
 
 @guarded
