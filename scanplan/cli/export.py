@@ -63,12 +63,64 @@ def run_times_by_run(store: Any, plan_sha: str) -> dict[int, tuple[int | None, i
     return {r: (starts.get(r), stops.get(r)) for r in sorted(set(starts) | set(stops))}
 
 
+def recorded_by_period(store: Any, plan_sha: str) -> dict[int, dict[str, float]]:
+    """period -> {"pot", "n_obs"}: sums over the period's runs of the latest recorded
+    ``measured`` values (``runPOT``/``pot``, ``n_obs``/``n2cl``) where any run has one."""
+    out: dict[int, dict[str, float]] = {}
+    latest: dict[tuple[int, int], dict[str, Any]] = {}
+    for ev in store.history(plan_sha256=plan_sha, kinds=["measured"]):
+        if ev.run_number is not None and ev.period is not None:
+            latest.setdefault((ev.period, ev.run_number), {}).update(ev.payload)
+    for (period, _run), payload in sorted(latest.items()):
+        for key, names in (("pot", ("runPOT", "pot")), ("n_obs", ("n_obs", "n2cl"))):
+            value = next((payload[n] for n in names if n in payload), None)
+            if value is not None:
+                out.setdefault(period, {}).setdefault(key, 0.0)
+                out[period][key] += float(value)
+    return out
+
+
+@guarded
+def import_root(
+    root_file: Annotated[Path, typer.Argument(help="ROOT file of PADME's graphs.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Observed-scan table (CSV) to write.")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """Read PADME's statistical-treatment graphs into the observed-scan table (CSV)."""
+    from scanplan.atomic import atomic_write_text
+    from scanplan.exports.root_graphs import read_observed_scan
+
+    df = read_observed_scan(root_file)
+    atomic_write_text(output, df.to_csv(index=False, float_format="%.17g"))
+    rows = df.to_dict(orient="records")
+    if json_out:
+        print_json({"output": str(output), "rows": rows})
+        return
+    cols = [
+        ("period", "period", "d"),
+        ("scan_part", "part", "d"),
+        ("sqrt_s_mev", "√s [MeV]", ".4f"),
+        ("pot", "POT", ".3e"),
+        ("n_obs", "N obs", ".1f"),
+        ("sig_eff", "ε", ".4f"),
+        ("bkg_per_pot", "B/POT", ".3e"),
+    ]
+    console.print(rich_table(f"observed scan from {root_file} -> {output}", rows, cols))
+
+
 @guarded
 def export(
     plan_file: Annotated[Path, typer.Argument(help="Plan JSON written by 'scanplan plan'.")],
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="runenergy | offline-db | mc-macro | csv | sor-tag"),
+        typer.Option(
+            "--format",
+            "-f",
+            help="runenergy | offline-db | mc-macro | csv | sor-tag | root (PADME's "
+            "statistical-treatment graphs; needs -o)",
+        ),
     ],
     table_format: Annotated[
         str, typer.Option(help="Offline table format: 2022 (47 columns) or 2025 (49).")
@@ -139,8 +191,12 @@ def export(
     from scanplan.exports.mc_macro import McMacroOptions, parse_polarity
     from scanplan.records import load_plan
 
-    if fmt not in FORMATS:
-        raise ScanplanError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    if fmt not in FORMATS and fmt != "root":
+        raise ScanplanError(
+            f"unknown export format {fmt!r}; known: {', '.join([*FORMATS, 'root'])}"
+        )
+    if fmt == "root" and output is None:
+        raise ScanplanError("-f root writes a binary ROOT file: give -o FILE.root")
     plan = load_plan(plan_file)
     sha = plan_sha256(plan)
     run_map = None
@@ -186,6 +242,23 @@ def export(
         dhstb02_label=dhstb02_label,
     )
     notes: dict[str, Any] = {}
+    if fmt == "root":
+        from scanplan.exports.root_graphs import write_root_graphs
+
+        recorded = recorded_by_period(st, sha) if st is not None and st.has_plan(sha) else {}
+        assert output is not None
+        write_root_graphs(plan, output, periods=period or None, recorded=recorded)
+        root_summary: dict[str, Any] = {
+            "format": fmt,
+            "plan_sha256": sha,
+            "output": str(output),
+            "recorded_periods": sorted(recorded),
+        }
+        if json_out:
+            print_json(root_summary)
+        else:
+            console.print(f"ROOT graphs of plan {sha[:12]} written to {output}")
+        return
     if fmt == "offline-db":
         from scanplan.exports import offline_table_of
 

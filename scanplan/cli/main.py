@@ -45,6 +45,7 @@ app.command("compare")(_plan.compare)
 app.command("optimise")(_plan.optimise)
 app.command("sweep")(_plan.sweep)
 app.command("export")(_export.export)
+app.command("import-root")(_export.import_root)
 app.add_typer(_store.app, name="store")
 # control room
 app.add_typer(_hw.app, name="hw")
