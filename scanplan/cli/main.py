@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from . import calib as _calib
@@ -23,11 +25,40 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: no rich markup (it would turn "a:b:step" into an emoji and "[MeV]"
+    # into a style tag) and boolean flags shown as flags, not "<bool>"
+    rich_markup_mode=None,
 )
 
 
+def tool_version() -> str:
+    """The installed version of btf-scanplan (``0+unknown`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("btf-scanplan")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"scanplan {tool_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Plan and run resonant energy scans on the BTF -> PADME line."""
 
 
@@ -55,7 +86,27 @@ app.command("run")(_run.run)
 
 
 def main() -> None:
-    app()
+    """Run the CLI. A usage error (unknown option, missing or malformed argument) is one
+    ``error: ...`` line on stderr and exit 2, like every other user error."""
+    from .common import EXIT_USER_ERROR, fail
+
+    try:  # typer >= 0.24 carries its own copy of click
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover
+        from click import exceptions as cx  # type: ignore[no-redef]
+
+    try:
+        rc = app(standalone_mode=False)
+    except cx.NoArgsIsHelpError as exc:
+        # a group without a command: its help, as click prints it
+        typer.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        raise SystemExit(EXIT_USER_ERROR) from None
+    except cx.UsageError as exc:
+        message = " ".join(exc.format_message().split())
+        if exc.ctx is not None:
+            message += f" (see '{exc.ctx.command_path} --help')"
+        raise SystemExit(fail(message).exit_code) from None
+    raise SystemExit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
