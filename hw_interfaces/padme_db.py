@@ -165,12 +165,14 @@ class PadmeDBSession:
             raise self._db._translate(exc, what) from None
 
     # ---- reads ---------------------------------------------------------------------------
-    def read_run(self, number: int) -> RunRow:
-        """The ``run`` row of ``number``; :class:`PadmeDBDataError` if there is none."""
+    def read_run(self, number: int, *, for_update: bool = False) -> RunRow:
+        """The ``run`` row of ``number``; :class:`PadmeDBDataError` if there is none.
+        ``for_update`` row-locks it until the transaction ends (``SELECT ... FOR UPDATE``)."""
         rows = self._execute(
             "run",
             "SELECT number, name, user, run_type_id, status, time_create, time_init, "
-            "time_start, time_stop, total_events FROM run WHERE number = %s",
+            "time_start, time_stop, total_events FROM run WHERE number = %s"
+            + (" FOR UPDATE" if for_update else ""),
             (int(number),),
         )
         if not rows:
@@ -182,21 +184,9 @@ class PadmeDBSession:
         return RunRow(*rows[0])
 
     def lock_run(self, number: int) -> RunRow:
-        """The ``run`` row of ``number``, row-locked until the transaction ends
-        (``SELECT ... FOR UPDATE``): a second writer of the same run waits here."""
-        rows = self._execute(
-            "run",
-            "SELECT number, name, user, run_type_id, status, time_create, time_init, "
-            "time_start, time_stop, total_events FROM run WHERE number = %s FOR UPDATE",
-            (int(number),),
-        )
-        if not rows:
-            raise PadmeDBDataError(
-                f"run {number} is not in the PadmeDAQ database at {self._db.address}",
-                device=self._db.device,
-                key="run",
-            )
-        return RunRow(*rows[0])
+        """The ``run`` row of ``number``, row-locked until the transaction ends: a second
+        writer of the same run waits here."""
+        return self.read_run(number, for_update=True)
 
     def next_run_number(self) -> int:
         """The number the next run would get: the highest run number plus one (1 if none)."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import ScanplanError
 from ..records import Plan, Point
@@ -206,6 +207,6 @@ def offline_table(
     )
 
 
-def write_offline_db(plan: Plan, runs: RunMap | None = None, **options: object) -> str:
+def write_offline_db(plan: Plan, runs: RunMap | None = None, **options: Any) -> str:
     """Table text of :func:`offline_table` (same keyword options)."""
-    return offline_table(plan, runs, **options).text  # type: ignore[arg-type]
+    return offline_table(plan, runs, **options).text
