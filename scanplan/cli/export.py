@@ -123,7 +123,10 @@ def export(
         ),
     ],
     table_format: Annotated[
-        str, typer.Option(help="Offline table format: 2022 (47 columns) or 2025 (49).")
+        str,
+        typer.Option(
+            help="Offline table format: 2022 or 2025 (columns: scanplan.exports.offline_db)."
+        ),
     ] = "2022",
     runs: Annotated[
         Path | None,
@@ -173,12 +176,13 @@ def export(
         ),
     ] = None,
     quad_polarity: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="mc-macro polarity of Q1..Q4 (+1 = what PadmeMC does with a positive Q1 "
-            "gradient; PadmeMC negates Q2 and Q4 itself, so +,-,+,- writes all positive)."
+            help="mc-macro polarity of Q1..Q4, e.g. +,-,+,- (+1 = what PadmeMC does with a "
+            "positive Q1 gradient; PadmeMC negates Q2 and Q4 itself, so the default +,-,+,- "
+            "of scanplan.exports.mc_macro writes all positive)."
         ),
-    ] = "+,-,+,-",
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to FILE (atomically).")
     ] = None,
@@ -228,7 +232,11 @@ def export(
                 f"no applied e_beam_mev recorded for run(s) {', '.join(map(str, missing[:5]))}"
                 f"{' ...' if len(missing) > 5 else ''}; use --energy planned or record them"
             )
-    mc = McMacroOptions(quad_polarity=parse_polarity(quad_polarity))
+    mc = (
+        McMacroOptions(quad_polarity=parse_polarity(quad_polarity))
+        if quad_polarity is not None
+        else McMacroOptions()
+    )
     options = ExportOptions(
         runs=run_map or None,
         table_format=table_format,
