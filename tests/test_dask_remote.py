@@ -19,6 +19,20 @@ from scanplan.sensitivity import clip_probabilities, toy_cells, toy_cls_cell, to
 MARK = "SCANPLAN_TEST_WORKER_MARK"
 
 
+@pytest.fixture()
+def scheduler_only():
+    """A real ``dask scheduler`` with no worker; its ``host:port``."""
+    with dask_scheduler() as (address, _):
+        yield address
+
+
+@pytest.fixture()
+def scheduler_with_worker():
+    """A real ``dask scheduler`` and one ``dask worker`` whose environment has MARK set."""
+    with dask_scheduler() as (address, _), dask_worker(address, env={MARK: "remote"}):
+        yield address
+
+
 def test_scheduler_names():
     assert resolve_scheduler("10.0.0.5:8786") == "tcp://10.0.0.5:8786"
     assert resolve_scheduler("tcp://h:1") == "tcp://h:1"
@@ -27,31 +41,33 @@ def test_scheduler_names():
         resolve_scheduler("my cluster")
 
 
-def test_scheduler_without_workers_fails_clearly_within_the_bound(monkeypatch):
+def test_scheduler_without_workers_fails_clearly_within_the_bound(monkeypatch, scheduler_only):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-    with dask_scheduler() as (address, _):
-        t0 = time.monotonic()
-        with pytest.raises(BeamlineInputError, match="has no worker") as info:
-            map_ordered(abs, [-1, -2], scheduler=address, worker_timeout_s=2.0)
-        assert time.monotonic() - t0 < 20
-        assert f"dask worker tcp://{address}" in str(info.value)
+    address = scheduler_only
+    t0 = time.monotonic()
+    with pytest.raises(BeamlineInputError, match="has no worker") as info:
+        map_ordered(abs, [-1, -2], scheduler=address, worker_timeout_s=2.0)
+    assert time.monotonic() - t0 < 20
+    assert f"dask worker tcp://{address}" in str(info.value)
 
 
-def test_host_port_and_environment_address_run_on_the_remote_worker(monkeypatch):
+def test_host_port_and_environment_address_run_on_the_remote_worker(
+    monkeypatch, scheduler_with_worker
+):
+    address = scheduler_with_worker
     monkeypatch.delenv(MARK, raising=False)
     assert os.environ.get(MARK) is None
-    with dask_scheduler() as (address, _), dask_worker(address, env={MARK: "remote"}):
-        # host:port without tcp://; os.getenv runs where the task runs
-        assert map_ordered(os.getenv, [MARK, MARK], scheduler=address) == ["remote", "remote"]
-        # the default ("local") honours DASK_SCHEDULER_ADDRESS
-        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", f"tcp://{address}")
-        assert map_ordered(os.getenv, [MARK, MARK, MARK]) == ["remote"] * 3
-        # the toy CLs grid on the remote worker equals the in-process one, bit for bit
-        plan = make_plan(5)
-        args = (plan, [16.9, 17.0], [1e-4, 3e-4])
-        remote = toy_cls_grid(*args, n_toys=60, seed=3)
-        local = toy_cls_grid(*args, n_toys=60, seed=3, scheduler="sync")
-        np.testing.assert_array_equal(remote.cls, local.cls)
+    # host:port without tcp://; os.getenv runs where the task runs
+    assert map_ordered(os.getenv, [MARK, MARK], scheduler=address) == ["remote", "remote"]
+    # the default ("local") honours DASK_SCHEDULER_ADDRESS
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", f"tcp://{address}")
+    assert map_ordered(os.getenv, [MARK, MARK, MARK]) == ["remote"] * 3
+    # the toy CLs grid on the remote worker equals the in-process one, bit for bit
+    plan = make_plan(5)
+    args = (plan, [16.9, 17.0], [1e-4, 3e-4])
+    remote = toy_cls_grid(*args, n_toys=60, seed=3)
+    local = toy_cls_grid(*args, n_toys=60, seed=3, scheduler="sync")
+    np.testing.assert_array_equal(remote.cls, local.cls)
 
 
 def test_toy_cls_clipped_to_unit_interval_and_counted():
