@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 
+from . import analyse as _analyse
 from . import calib as _calib
 from . import check as _check
 from . import export as _export
@@ -44,6 +45,7 @@ app.command("sensitivity")(_plan.sensitivity)
 app.command("compare")(_plan.compare)
 app.command("optimise")(_plan.optimise)
 app.command("sweep")(_plan.sweep)
+app.command("analyse")(_analyse.analyse)
 app.command("export")(_export.export)
 app.add_typer(_store.app, name="store")
 # control room
