@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import console, parse_range, guarded, print_json, rich_table
+from .common import console, guarded, parse_range, print_json, rich_table
 
 
 def _plot(a: Any, path: Path, announce: bool) -> None:
