@@ -30,15 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import calibration as cal
-from .errors import BeamlineInputError, LatticeDataError
+from .errors import BeamlineInputError
 
 
 def parameters() -> cal.HysteresisParameters:
-    """The hysteresis parameters of the dipole data file."""
-    params = cal.dipole_calibrations().hysteresis
-    if params is None:
-        raise LatticeDataError("dipoles.toml has no [hysteresis] table")
-    return params
+    """The hysteresis parameters of the dipole data file (``[hysteresis]``, required)."""
+    return cal.dipole_calibrations().hysteresis
 
 
 def branch_field_offset_g(magnet: str, current_a: float, branch: str | None) -> float:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from . import calibration as cal
 from .errors import BeamlineInputError
-from .model import SLITS, BeamLine
+from .model import BeamLine
+from .names import SLITS
 
 DEFAULT_TARGET = "padme_target"
 
@@ -83,7 +84,7 @@ def dhstb02_current_for_axis(
     slits = {k: (bl.gap_mm(k), bl.center_mm(k)) for k in SLITS}
     if open_slits:
         for slit in SLITS:
-            bl.set_gap(slit, float(bl.spec.slits[slit.lower()]["max_gap_mm"]), 0.0)
+            bl.set_gap(slit, bl.spec.slit(slit).max_gap_mm, 0.0)
 
     def x_at(current_a: float) -> float:
         bl.set_current(dip, current_a)
