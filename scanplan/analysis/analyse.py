@@ -159,7 +159,7 @@ def analyse_scan(
             f"{observed.source}: {data.n_points} on-resonance point(s); the fit needs at least 3"
         )
     lik = Likelihood(data, cfg, phys)
-    result = limits(lik, masses, phys.cl)
+    result = limits(lik, masses, phys.statistics.cl)
     gs = None
     if toys:
         gs = global_significance(
@@ -174,7 +174,7 @@ def analyse_scan(
             on_done=on_toy_batch,
         )
     skipped = len(observed.rows) - data.n_points
-    return Analysis(result, lik, phys.cl, data.n_points, skipped, gs, observed.source)
+    return Analysis(result, lik, phys.statistics.cl, data.n_points, skipped, gs, observed.source)
 
 
 __all__ = ["CONSTRAINED", "GLOBAL_NAMES", "Analysis", "analyse_scan", "default_masses_mev"]

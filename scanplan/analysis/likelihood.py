@@ -146,7 +146,7 @@ class Likelihood:
         self.data = data
         self.config = config
         nu = config.nuisances
-        self.gamma_per_w = 1.0 if physics.lorentz_width_convention == "hwhm" else 0.5
+        self.gamma_per_w = 1.0 if physics.signal.lorentz_width_convention == "hwhm" else 0.5
         self.centre = np.array(
             [0.0, nu.pot_scale.value, nu.yield_mev.value, nu.lorentz_width_mev.value, nu.bes.value]
         )

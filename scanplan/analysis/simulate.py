@@ -49,7 +49,7 @@ def simulate_scan(
     m = physics or load_physics()
     e = np.asarray(e_beam_mev, dtype=float)
     n_pot = np.broadcast_to(np.asarray(pot, dtype=float), e.shape)
-    spread = m.default_bes if bes is None else bes
+    spread = m.signal.default_bes if bes is None else bes
     eff = signal_efficiency(e, m)
     bkg = background_per_pot(e, m)
     rs = sqrt_s_from_energy_mev(e)
@@ -57,10 +57,12 @@ def simulate_scan(
     mean = n_pot * bkg * (p0 + p1 * (rs - pivot))
     if g > 0:
         e_res = resonance_energy_array_mev(mass_mev)
-        mean = mean + g * g * n_pot * eff * m.yield_mev * line_shape_per_mev(e, e_res, spread, m)
+        mean = mean + g * g * n_pot * eff * m.signal.yield_mev * line_shape_per_mev(
+            e, e_res, spread, m
+        )
     n = rng.poisson(mean)
-    pr = m.pot_rel if pot_rel is None else pot_rel
-    br = m.background_rel if bkg_rel is None else bkg_rel
+    pr = m.systematics.pot_rel if pot_rel is None else pot_rel
+    br = m.systematics.background_rel if bkg_rel is None else bkg_rel
     per = list(range(e.size)) if periods is None else list(periods)
     rows = [
         ObservedRow(

@@ -11,19 +11,22 @@ from .common import console, guarded, parse_range, print_json, rich_table
 
 
 def _plot(a: Any, path: Path, announce: bool) -> None:
+    import matplotlib
     import numpy as np
 
     from scanplan.analysis.likelihood import resonance_energy_mev
 
-    from .plan import _figure, _save_figure
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2, ax3) = _figure(3, 4.0)
+    from scanplan.figures import write_figure
+
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 12))
     lik, d, s = a.lik, a.lik.data, a.scan
     i = a.best_index
     e_res = resonance_energy_mev(s.masses_mev[i : i + 1])
     th, loc = s.free.theta[i : i + 1], s.free.local[i : i + 1]
     total = lik.expected(th, loc, e_res)[0] / d.pot
-    sig = lik.signal(th, loc, e_res)[0] / d.pot
     bkg_only = lik.expected(s.background.theta, s.background.local, e_res)[0] / d.pot
     for p, lab in enumerate(d.part_labels):
         m = d.part == p
@@ -38,7 +41,7 @@ def _plot(a: Any, path: Path, announce: bool) -> None:
             label=f"data, scan part {lab}",
         )
         ax1.plot(x, bkg_only[m][order], "-", color="grey", lw=1)
-        ax1.plot(x, (total - sig)[m][order] + sig[m][order], "--", color="tab:red", lw=1)
+        ax1.plot(x, total[m][order], "--", color="tab:red", lw=1)
     ax1.plot([], [], "-", color="grey", label="background-only fit")
     ax1.plot([], [], "--", color="tab:red", label=f"best fit, M = {s.masses_mev[i]:.2f} MeV")
     ax1.set_xlabel("√s [MeV]")
@@ -61,7 +64,9 @@ def _plot(a: Any, path: Path, announce: bool) -> None:
     ax3.set_ylabel("upper limit on g")
     ax3.legend(fontsize=8)
     fig.tight_layout()
-    _save_figure(fig, path, announce)
+    write_figure(fig, path, bbox_inches="tight")
+    if announce:
+        console.print(f"plot written to {path}", highlight=False)
 
 
 @guarded
