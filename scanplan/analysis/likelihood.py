@@ -135,20 +135,35 @@ def voigt_with_derivatives(
 
 class Likelihood:
     """The published likelihood for one scan (``data``), with its parameters (``config``)
-    and the physics model's Lorentz-width convention (``physics``).
+    and the physics model's Lorentz-width convention (``physics``). ``centres`` replaces the
+    central values of ``yield_mev``, ``lorentz_width_mev`` or ``bes`` (a plan made with
+    other values than the published ones is evaluated at its own; the widths stay).
 
     Batched evaluation: ``theta`` (B, G) global parameters, ``local`` (B, P, 2), ``e_res``
     (B,) resonance energies [MeV], ``n`` (B, P) counts, ``aux_g`` (B, 6) and ``aux_l``
     (B, P, 2) auxiliary measurements.
     """
 
-    def __init__(self, data: ScanData, config: LikelihoodConfig, physics: PhysicsModel) -> None:
+    def __init__(
+        self,
+        data: ScanData,
+        config: LikelihoodConfig,
+        physics: PhysicsModel,
+        *,
+        centres: dict[str, float] | None = None,
+    ) -> None:
         self.data = data
         self.config = config
         nu = config.nuisances
         self.gamma_per_w = 1.0 if physics.signal.lorentz_width_convention == "hwhm" else 0.5
+        c = {
+            "yield_mev": nu.yield_mev.value,
+            "lorentz_width_mev": nu.lorentz_width_mev.value,
+            "bes": nu.bes.value,
+            **(centres or {}),
+        }
         self.centre = np.array(
-            [0.0, nu.pot_scale.value, nu.yield_mev.value, nu.lorentz_width_mev.value, nu.bes.value]
+            [0.0, nu.pot_scale.value, c["yield_mev"], c["lorentz_width_mev"], c["bes"]]
         )
         self.sigma = np.array(
             [1.0, nu.pot_scale.sigma, nu.yield_mev.sigma, nu.lorentz_width_mev.sigma, nu.bes.sigma]

@@ -150,7 +150,13 @@ def limits(
     d = lik.data
     m = masses_mev.size
     e_res = resonance_energy_mev(masses_mev)
-    mu_hat, z_loc, free, bkg = local_scan(lik, masses_mev)
+    bkg = background_fit(lik, d.n_obs)
+    if observed:
+        mu_hat, z_loc, free, _ = local_scan(lik, masses_mev, bkg=bkg)
+    else:  # expected limits only (planning): no free fits needed
+        th, loc = bkg.tile(m)
+        free = FitResult(th, loc, np.repeat(bkg.nll, m), np.ones(m, bool), 0)
+        mu_hat, z_loc = np.zeros(m), np.zeros(m)
     n_a, aux_ga, aux_la = asimov(lik, bkg)
     nll_a0 = lik.nll(bkg.theta, bkg.local, e_res[:1], n_a[None], aux_ga[None], aux_la[None])[0]
     alpha = 1.0 - cl

@@ -402,6 +402,13 @@ def sensitivity(
         typer.Option(help="Dask scheduler address (default: local cluster; 'sync': none)."),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Local Dask workers.")] = None,
+    likelihood: Annotated[
+        str,
+        typer.Option(
+            help="published: PADME's published likelihood (as scanplan analyse); "
+            "simple: per-point nuisances only."
+        ),
+    ] = "published",
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Expected CLs upper limit on g versus mass (Asimov; optional toy-MC grid on Dask)."""
@@ -413,10 +420,11 @@ def sensitivity(
 
     p = load_plan(plan_file)
     masses = np.array(parse_range(masses_mev, "--masses-mev")) if masses_mev else None
-    lim = expected_limits(p, masses)
+    lim = expected_limits(p, masses, likelihood=likelihood)
     cov = coverage(p)
     out: dict[str, Any] = {
         "file": str(plan_file),
+        "likelihood": lim.likelihood,
         "cl": lim.cl,
         "covered_sqrt_s_mev": [cov.covered_lo_mev, cov.covered_hi_mev],
         "limits": lim.rows(),
@@ -455,6 +463,10 @@ def sensitivity(
         }
     if plot is not None:
         fig, (ax,) = _figure()
+        if lim.g_minus2 is not None and lim.g_plus2 is not None:
+            ax.fill_between(
+                lim.masses_mev, lim.g_minus2, lim.g_plus2, color="gold", alpha=0.5, label="±2σ"
+            )
         ax.fill_between(
             lim.masses_mev, lim.g_minus1, lim.g_plus1, color="tab:green", alpha=0.3, label="±1σ"
         )
@@ -480,9 +492,11 @@ def sensitivity(
         ("g_upper_limit_plus1sigma", "+1σ", ".3e"),
         ("g2_upper_limit", "g² limit", ".3e"),
     ]
-    console.print(
-        rich_table(f"Expected {lim.cl:.0%} CLs limits (Asimov) — {plan_file}", rows[::step], cols)
-    )
+    if lim.g_minus2 is not None:
+        cols[2:2] = [("g_upper_limit_minus2sigma", "-2σ", ".3e")]
+        cols[5:5] = [("g_upper_limit_plus2sigma", "+2σ", ".3e")]
+    title = f"Expected {lim.cl:.0%} CLs limits (Asimov, {lim.likelihood} likelihood) — {plan_file}"
+    console.print(rich_table(title, rows[::step], cols))
     console.print(
         f"sqrt(s) coverage (exposure >= 50 % of median): {cov.covered_lo_mev:.3f}..{cov.covered_hi_mev:.3f} MeV"
     )
