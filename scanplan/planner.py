@@ -44,6 +44,7 @@ from beamline.kinematics import e_beam_for_sqrt_s_mev, resonance_energy_mev, sqr
 from beamline.lattice import line_spec, load_settings, read_strength_values
 from hw_interfaces.clock import iso_utc, parse_utc
 
+from .analysis.spacing import choose_max_step
 from .errors import ScanplanError
 from .physics.lineshape import line_fwhm_mev
 from .physics.params import PhysicsModel, ScanDefaults, load_physics, load_scan_defaults
@@ -64,7 +65,10 @@ class PlanRequest:
 
     Spacing: ``step_fraction`` of the line FWHM (``width_reference`` "min"/"centre"),
     ``step_mev`` an explicit maximum combined spacing [MeV] (must obey the rule),
-    ``passes`` (>= 1) interleaved passes in ``direction`` ("descending"/"ascending").
+    ``passes`` (>= 1) interleaved passes in ``direction`` ("descending"/"ascending");
+    ``spacing_rule`` "robust" (midway loss bounded under the pessimistic line shape,
+    :mod:`scanplan.analysis.spacing`) or "published" (the half-width rule alone); None = the
+    data file's default.
     Control: ``control`` "below"/"above"/"none", explicit ``control_energies_mev`` [MeV] or
     ``control_count``/``control_offset_mev``/``control_step_mev``; ``control_position``
     "after_first_pass"/"start"/"end".
@@ -111,6 +115,7 @@ class PlanRequest:
     spread_scheduler: str | None = None
     lorentz_width_mev: float | None = None
     reference_coupling: float | None = None
+    spacing_rule: str | None = None
     physics: str = "padme_x17_run3"
     settings: str | None = None
     quad_scaling: str = "momentum"
@@ -340,7 +345,10 @@ def plan_scan(req: PlanRequest) -> Plan:
                 f"step {step:g} MeV exceeds the spacing rule: {fraction:g} x line FWHM "
                 f"{width:.3f} MeV = {max_step:.3f} MeV (raise --step-fraction to allow it)"
             )
-        max_step = step
+    # issue 13: the robust spacing rule (midway loss under the pessimistic line shape)
+    max_step, spacing_info = choose_max_step(
+        req.spacing_rule, fraction * width, req.step_mev, e_range, bes_of, model
+    )
     if e_range[1] - e_range[0] <= defaults.validation.duplicate_tolerance_mev:
         # narrower than two distinct points: one point at the centre
         e_range = (0.5 * (e_range[0] + e_range[1]),) * 2
@@ -491,6 +499,7 @@ def plan_scan(req: PlanRequest) -> Plan:
         max_step_mev=max_step,
         combined_step_mev=combined,
         coarse_step_mev=combined * passes,
+        spacing=spacing_info(combined),
         passes=passes,
         direction=direction,  # type: ignore[arg-type]
         control=req.control,  # type: ignore[arg-type]

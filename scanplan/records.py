@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .analysis.spacing import SpacingInfo
 from .atomic import atomic_write_text
 from .errors import ScanplanError
 from .physics.params import (
@@ -140,6 +141,7 @@ class PlanInputs(_Record):
     max_step_mev: float = Field(gt=0)
     combined_step_mev: float = Field(ge=0)
     coarse_step_mev: float = Field(ge=0)
+    spacing: SpacingInfo | None = None
     passes: int = Field(ge=1)
     direction: Direction
     control: ControlSideName

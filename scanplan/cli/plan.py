@@ -167,6 +167,13 @@ def plan(
         float | None, typer.Option(help="Override w_L [MeV] (0: Gaussian line, 2022 rule).")
     ] = None,
     reference_coupling: Annotated[float | None, typer.Option(help="g for expected signal.")] = None,
+    spacing_rule: Annotated[
+        str | None,
+        typer.Option(
+            help="robust (default: midway signal loss <= 10 % under the pessimistic line "
+            "shape) or published (half-width rule alone)."
+        ),
+    ] = None,
     settings: Annotated[str | None, typer.Option(help="Settings name (slits, quads).")] = None,
     quad_scaling: Annotated[str, typer.Option(help="Quads: momentum|fixed.")] = "momentum",
     energy_scale: Annotated[str | None, typer.Option(help="Energy-scale name.")] = None,
@@ -214,6 +221,7 @@ def plan(
         spread_scheduler=scheduler,
         lorentz_width_mev=lorentz_width_mev,
         reference_coupling=reference_coupling,
+        spacing_rule=spacing_rule,
         settings=settings,
         quad_scaling=quad_scaling,
         energy_scale=energy_scale,
@@ -249,6 +257,16 @@ def _print_plan(p: Any) -> None:
         else ("beam_start_h", "beam start [h]", ".1f")
     )
     console.print(rich_table(title, _point_rows(p), [*POINT_COLUMNS, when]))
+    if inp.spacing is not None:
+        sp = inp.spacing
+        losses = ", ".join(f"{k} {v:.1%}" for k, v in sp.midway_loss.items())
+        console.print(
+            f"spacing rule {sp.rule}: signal lost midway between points at "
+            f"{sp.loss_at_e_beam_mev:.1f} MeV: {losses} (half-width rule step "
+            f"{sp.half_width_step_mev:.3f} MeV would lose "
+            f"{sp.midway_loss_half_width['pessimistic']:.1%} pessimistic)",
+            highlight=False,
+        )
     for note in inp.notes:
         console.print(f"note: {note}", highlight=False)
 
