@@ -132,7 +132,8 @@ def robust_step_mev(
             steps.append(2.0 * sigma * math.sqrt(2.0 * math.log(1.0 / (1.0 - target))))
             continue
         hi = 20.0 * (sigma + g)
-        steps.append(brentq(lambda s: midway_loss(s, sigma, g) - target, 1e-9, hi, xtol=1e-10))
+        args = (sigma, g)
+        steps.append(brentq(lambda s, a=args: midway_loss(s, *a) - target, 1e-9, hi, xtol=1e-10))
     return min(steps)
 
 
@@ -192,7 +193,7 @@ def choose_max_step(
     def info(combined_step_mev: float) -> SpacingInfo:
         bes = bes_of(lo)
         return SpacingInfo(
-            rule=label,  # type: ignore[arg-type]
+            rule=label,
             rule_version=cfg.version,
             max_midway_loss=cfg.rule.max_midway_loss,
             half_width_step_mev=half_width_step_mev,
