@@ -33,7 +33,7 @@ class SpreadReport:
     result: Any  # beamline.spread.SpreadResult
     rows: list[dict[str, Any]]
     advice: list[dict[str, Any]]
-    target_rel_spread: float | None
+    target_rel_spread: float
     out_path: Path | None = None
     plot_path: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -43,6 +43,18 @@ def _particles(n: float) -> int:
     if not (n >= 1 and float(n).is_integer()):
         raise ScanplanError(f"--particles must be a whole number >= 1, got {n:g}")
     return int(n)
+
+
+def write_table(result: Any, path: Path) -> Path:
+    """Write the table of a ``beamline.spread.SpreadResult`` as CSV (``.csv``) or Parquet
+    (``.parquet``/``.pq``, the metadata as table attributes), atomically."""
+    from .atomic import atomic_write_bytes, atomic_write_text
+
+    if Path(path).suffix.lower() == ".csv":
+        return atomic_write_text(path, result.table.to_csv(index=False))
+    table = result.table.copy()
+    table.attrs = {k: str(v) for k, v in result.metadata.items()}
+    return atomic_write_bytes(path, table.to_parquet(index=False))
 
 
 def spread_report(
@@ -57,7 +69,7 @@ def spread_report(
     beam_changes: Mapping[str, float] | None = None,
     dhstb01_offsets_a: Sequence[float] = (0.0,),
     dhstb02_relative_offset: float = 0.0,
-    target_rel_spread: float | None = 0.0025,
+    target_rel_spread: float | None = None,
     measure: str = "rms",
     out: Path | None = None,
     plot: Path | None = None,
@@ -69,9 +81,10 @@ def spread_report(
     reference energy) x DHSTB01 current offsets [A] x every slit combination.
 
     ``gaps_mm``/``jaws_mm`` per slit (``{"SLTB4": [...]}``; others at the settings'
-    values); ``target_rel_spread`` (fraction, e.g. 0.0025) for the advisor; ``out`` a
-    ``.csv``/``.parquet`` file; ``plot`` a PNG; ``beam_changes`` overrides beam
-    parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``).
+    values); ``target_rel_spread`` (a fraction) for the advisor, by default the beam-energy
+    spread the physics model assumes (``default_bes`` of ``lattices/physics/``); ``out`` a
+    ``.csv``/``.parquet`` file (written atomically); ``plot`` a PNG; ``beam_changes`` overrides
+    beam parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``).
     """
     from beamline import spread
     from beamline.lattice import load_settings
@@ -116,11 +129,13 @@ def spread_report(
     table = result.table
     ordered = [*KEY_COLUMNS, *[c for c in table.columns if c not in KEY_COLUMNS]]
     rows = table[ordered].to_dict(orient="records")
-    advice: list[dict[str, Any]] = []
-    if target_rel_spread is not None:
-        advice = spread.advise(table, target_rel_spread, measure=measure).to_dict(orient="records")
+    if target_rel_spread is None:
+        from .physics.params import load_physics
+
+        target_rel_spread = load_physics().signal.default_bes
+    advice = spread.advise(table, target_rel_spread, measure=measure).to_dict(orient="records")
     if out is not None:
-        result.write(out)
+        write_table(result, out)
     if plot is not None:
         from beamline.spread_plots import spread_figure
 

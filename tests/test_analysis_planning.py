@@ -9,7 +9,7 @@ import pytest
 from scanplan.analysis.analyse import analyse_scan
 from scanplan.analysis.observed import ObservedRow, ObservedScan
 from scanplan.analysis.params import load_likelihood_config
-from scanplan.planner import PlanRequest, plan_model, plan_scan
+from scanplan.planning import PlanRequest, plan_scan
 from scanplan.sensitivity import expected_limits
 
 
@@ -50,11 +50,11 @@ def test_plan_limits_equal_analysis_expected_limits_on_its_asimov_table(plan) ->
     exp_g = np.sqrt(a.scan.expected_limit_mu * a.g2_unit)
     # same likelihood, same data: identical up to the plan's BES centre (its mean BES)
     assert np.allclose(lim.g_median, exp_g, rtol=2e-3)
-    # on these data the observed limit is close to the median expected one (not equal: the
-    # MC background times the bias curve is not exactly a straight line per pass, so the
-    # data leave small residuals against the fitted background)
+    # the observed limit on these data is near the median expected one, not equal: the MC
+    # background is linear in E, i.e. slightly curved in sqrt(s), and the table carries no
+    # auxiliary data, so the per-point nuisances of the fit absorb small coherent residuals
     obs_g = np.sqrt(a.scan.observed_limit_mu * a.g2_unit)
-    assert np.allclose(obs_g, exp_g, rtol=0.03)
+    assert np.allclose(obs_g, exp_g, rtol=0.05)
     assert np.all(lim.g_minus2 < lim.g_minus1) and np.all(lim.g_plus1 < lim.g_plus2)
 
 
@@ -64,4 +64,4 @@ def test_published_likelihood_is_less_optimistic_than_the_simple_one(plan) -> No
     simple = expected_limits(plan, masses).g_median
     # the free per-pass background lines and global nuisances can only cost sensitivity
     assert np.all(pub > simple)
-    assert plan_model(plan).systematics.pot_rel == 0.003  # facts 5
+    assert plan.inputs.physics.systematics.pot_rel == 0.003  # facts 5

@@ -10,7 +10,7 @@ from scipy.special import voigt_profile
 
 from scanplan.analysis.spacing import load_spacing_rule, loss_report, midway_loss
 from scanplan.physics.params import load_physics
-from scanplan.planner import PlanRequest, plan_scan
+from scanplan.planning import PlanRequest, plan_scan
 from scanplan.records import Plan
 
 E_RES_17 = 282.27  # facts 5: M = 17.0 MeV resonates at 282.27 MeV
