@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .analysis.replan_info import ReplanInfo
 from .analysis.spacing import SpacingInfo
 from .atomic import atomic_write_text
 from .errors import ScanplanError
@@ -193,6 +194,7 @@ class PlanInputs(_Record):
     branch_assumption: str = BRANCH_ASSUMPTION
     notes: list[str] = Field(default_factory=list)
     optimisation: OptimisationInfo | None = None
+    replan: ReplanInfo | None = None
 
 
 class Provenance(_Record):

@@ -163,3 +163,55 @@ _SCAN_COLUMNS = [
     ("minus1", "-1σ", ".3e"),
     ("plus1", "+1σ", ".3e"),
 ]
+
+
+@guarded
+def replan(
+    plan_file: Annotated[Path, typer.Argument(help="The plan being run (JSON).")],
+    observed: Annotated[
+        Path, typer.Option(help="Observed-scan table of the points taken so far (.csv/.parquet).")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the new plan JSON here.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
+) -> None:
+    """Re-allocate the remaining beam time after the points taken so far (expected
+    discovery power over the masses still open); the new plan chains the old one's hash."""
+    from scanplan.analysis.observed import load_observed
+    from scanplan.analysis.replan import replan as do_replan
+    from scanplan.records import load_plan, save_plan
+
+    plan = load_plan(plan_file)
+    result = do_replan(plan, load_observed(observed))
+    sealed = result.plan.sealed()
+    if output is not None:
+        save_plan(sealed, output)
+    info = result.info.model_dump(mode="json")
+    out = {"plan_sha256": sealed.content_sha256, "points": len(sealed.points), **info}
+    if json_out:
+        print_json(out)
+        return
+    i = result.info
+    console.print(
+        f"{plan_file}: {i.used_hours:.1f} h of {i.budget_hours:.1f} h used; "
+        f"{i.remaining_hours:.1f} h re-allocated. Best fit so far M = {i.best_mass_mev:.3f} MeV "
+        f"({i.max_local_significance:.2f}σ local); {i.open_masses}/{i.masses} masses open. "
+        f"Expected discovery power {i.power_before:.3f} -> {i.power_after:.3f}.",
+        highlight=False,
+    )
+    rows = [c.model_dump() for c in i.changes if c.action != "taken"]
+    console.print(rich_table("changes", rows, _CHANGE_COLUMNS))
+    if output is not None:
+        console.print(f"new plan written to {output} (parent {i.parent_sha256[:12]})")
+
+
+_CHANGE_COLUMNS = [
+    ("action", "action", ""),
+    ("old_period", "old period", ""),
+    ("new_period", "new period", ""),
+    ("e_beam_mev", "E [MeV]", ".3f"),
+    ("hours_before", "h before", ".1f"),
+    ("hours_after", "h after", ".1f"),
+    ("reason", "why", ""),
+]

@@ -51,6 +51,7 @@ app.command("compare")(_study.compare)
 app.command("optimise")(_study.optimise)
 app.command("sweep")(_study.sweep)
 app.command("analyse")(_analyse.analyse)
+app.command("replan")(_analyse.replan)
 app.command("export")(_export.export)
 app.add_typer(_store.app, name="store")
 # control room
