@@ -46,6 +46,7 @@ from ..physics.lineshape import voigt_per_mev
 from ..records import Plan, Point
 from .analyse import analyse_scan
 from .observed import ObservedScan
+from .params import load_likelihood_config
 from .replan_info import PointChange, ReplanInfo
 
 
@@ -104,12 +105,56 @@ def _unit_signal(points: list[Point], masses: NDArray, plan: Plan) -> NDArray:
     return eff[None, :] * model.signal.yield_mev * shape
 
 
-def _information(pot: NDArray, a: NDArray, b: NDArray, sig2: float) -> tuple[NDArray, NDArray]:
-    """Fisher information on g^2 per mass and its derivative w.r.t. each point's POT."""
-    denom = b * (1.0 + sig2 * pot * b)
-    info = np.sum(pot * a * a / denom, axis=1)
-    d_info = a * a / (b * (1.0 + sig2 * pot * b) ** 2)
-    return info, d_info
+def _effective_information(
+    u: NDArray, a: NDArray, b: NDArray, x: NDArray, part: NDArray
+) -> tuple[NDArray, NDArray]:
+    """Fisher information on g^2 per mass with each scan part's free background line
+    ``b_i (1 + c0 + c1 x_i)`` profiled out, and its derivative w.r.t. each point's weight.
+
+    ``u_i = N_i / (b_i (1 + sigma^2 N_i b_i))`` (N: POT, b: background per POT), ``a`` (M, n)
+    selected signal per POT per g^2, ``x`` sqrt(s) - pivot [MeV]. Per part the information
+    matrix on (g^2, c0, c1) is ``sum u J J^T`` with ``J = (a, b, b x)``; the effective one is
+    its Schur complement ``I_aa - v^T C^-1 v``, whose derivative w.r.t. ``u_i`` is
+    ``(a_i - b_i (beta_0 + beta_1 x_i))^2`` with ``beta = C^-1 v``.
+    """
+    info = np.zeros(a.shape[0])
+    grad = np.zeros_like(a)
+    for p in np.unique(part):
+        m = part == p
+        um, am, bm, xm = u[m], a[:, m], b[m], x[m]
+        s_aa = np.sum(um * am * am, axis=1)
+        v = np.stack([np.sum(um * am * bm, axis=1), np.sum(um * am * bm * xm, axis=1)], axis=1)
+        c = np.array(
+            [
+                [np.sum(um * bm * bm), np.sum(um * bm * bm * xm)],
+                [np.sum(um * bm * bm * xm), np.sum(um * bm * bm * xm * xm)],
+            ]
+        )
+        c += np.eye(2) * (1e-9 * np.trace(c) + 1e-300)  # a part of one point has no slope
+        beta = np.linalg.solve(c, v.T).T  # (M, 2)
+        info += s_aa - np.sum(v * beta, axis=1)
+        grad[:, m] = (am - bm[None, :] * (beta[:, :1] + beta[:, 1:] * xm[None, :])) ** 2
+    return info, grad
+
+
+def _passes_for(
+    plan: Plan, taken: list[Point], remaining: list[Point], energies: list[float]
+) -> list[int]:
+    """The pass each new energy joins: the pass being run when the energy still lies ahead
+    of it in its direction (no extra magnet cycle), else one new pass after all others."""
+    desc = plan.inputs.direction == "descending"
+    new_pass = max(p.pass_index for p in plan.points) + 1
+    current = next((p.pass_index for p in remaining if p.kind != "control"), None)
+    done = [p.e_beam_mev for p in taken if p.pass_index == current and p.kind != "control"]
+    out = []
+    for e in energies:
+        if current is None:
+            out.append(new_pass)
+        elif not done or (e < min(done) if desc else e > max(done)):
+            out.append(current)
+        else:
+            out.append(new_pass)
+    return out
 
 
 def _new_points(plan: Plan, energies: list[float]) -> list[Point]:
@@ -206,25 +251,35 @@ def replan(
             if lo_e - half <= e <= hi_e + half and all(abs(e - x) > tol for x in existing):
                 added_e.append(float(e))
     added = _new_points(plan, added_e)
+    added_pass = _passes_for(plan, taken, remaining, added_e)
+    added = [p.model_copy(update={"pass_index": k}) for p, k in zip(added, added_pass, strict=True)]
     cand = remaining + added
     sig2 = model.systematics.pot_rel**2 + model.systematics.background_rel**2
     z_disc = cfg.objective.discovery_sigma
+    pivot = load_likelihood_config().background.pivot_sqrt_s_mev
     taken_on = [p for p in taken if p.kind != "control"]
-    a_t = _unit_signal(taken_on, masses, plan)
+    a_all = _unit_signal(taken_on + cand, masses, plan)
     b_t = np.array([obs_rows[p.period].bkg_per_pot for p in taken_on])
     n_t = np.array([obs_rows[p.period].pot for p in taken_on])
-    info_t, _ = _information(n_t[None, :], a_t, b_t[None, :], sig2)
-    a_c = _unit_signal(cand, masses, plan) if cand else np.zeros((masses.size, 0))
     b_c = np.array([p.background_per_pot for p in cand])
+    b_all = np.concatenate([b_t, b_c])
+    x_all = np.array([p.sqrt_s_mev - pivot for p in taken_on + cand])
+    part_all = np.array([p.pass_index for p in taken_on + cand])
+    u_t = n_t / (b_t * (1.0 + sig2 * n_t * b_t))
+    k_t = len(taken_on)
     g2 = g_ref**2
 
     def power(t: NDArray) -> tuple[float, NDArray]:
         n = rate * t
-        info_c, d_info = _information(n[None, :], a_c, b_c[None, :], sig2)
-        info = info_t + info_c
-        z = g2 * np.sqrt(np.maximum(info, 1e-300))
+        u_c = n / (b_c * (1.0 + sig2 * n * b_c))
+        du_dt = rate / (b_c * (1.0 + sig2 * n * b_c) ** 2)
+        info, d_info_du = _effective_information(
+            np.concatenate([u_t, u_c]), a_all, b_all, x_all, part_all
+        )
+        info = np.maximum(info, 1e-300)
+        z = g2 * np.sqrt(info)
         pw = ndtr(z - z_disc)
-        dz = (g2 / (2.0 * np.sqrt(np.maximum(info, 1e-300))))[:, None] * d_info * rate
+        dz = (g2 / (2.0 * np.sqrt(info)))[:, None] * d_info_du[:, k_t:] * du_dt[None, :]
         phi = np.exp(-0.5 * (z - z_disc) ** 2) / math.sqrt(2.0 * math.pi)
         return float(np.sum(w * pw)), np.sum((w * phi)[:, None] * dz, axis=0)
 
@@ -354,18 +409,31 @@ def _assemble(
             action="kept", old_period=p.period, new_period=None, e_beam_mev=p.e_beam_mev,
             hours_before=p.hours, hours_after=h,
             reason=f"{why} beam: expected discovery power over the open masses")))  # fmt: skip
-    next_pass = max(p.pass_index for p in plan.points) + 1
-    desc = inp.direction == "descending"
-    new = [(p, float(t[len(remaining) + j])) for j, p in enumerate(added)
-           if active[len(remaining) + j]]  # fmt: skip
-    new.sort(key=lambda x: x[0].dhstb01_current_a, reverse=desc)
-    for p, h in new:
-        q = with_hours(p, h, rate * h).model_copy(update={"pass_index": next_pass})
+    for j, p in enumerate(added):
+        i = len(remaining) + j
+        if not active[i]:
+            continue
+        h = float(t[i])
+        q = with_hours(p, h, rate * h)
         ordered.append((q, PointChange(
             action="added", old_period=None, new_period=None, e_beam_mev=p.e_beam_mev,
             hours_before=0.0, hours_after=h,
             reason=f"near the best-fit mass {num['m_best']:.3f} MeV "
-            f"(local significance {num['z_best']:.2f} sigma)")))  # fmt: skip
+            f"(local significance {num['z_best']:.2f} sigma), pass {p.pass_index}")))  # fmt: skip
+    # execution order: the taken points, then each pass in plan order with its points in
+    # the pass direction (the added ones slotted in by DHSTB01 current), control block kept
+    # where it was relative to the passes
+    n_taken = len(taken)
+    head, tail = ordered[:n_taken], ordered[n_taken:]
+    desc = inp.direction == "descending"
+    first_period = {p.pass_index: p.period for p in sorted(plan.points, key=lambda q: -q.period)}
+    tail.sort(
+        key=lambda pc: (
+            first_period.get(pc[0].pass_index, 10**9),
+            -pc[0].dhstb01_current_a if desc else pc[0].dhstb01_current_a,
+        )
+    )
+    ordered = head + tail
     points = []
     for k, (p, ch) in enumerate(ordered):
         points.append(p.model_copy(update={"period": k}))
