@@ -84,3 +84,35 @@ def plan_expected_g(
     lik = plan_likelihood(plan, physics)
     scan = limits(lik, np.atleast_1d(np.asarray(masses_mev, dtype=float)), cl, observed=False)
     return scan.masses_mev, {k: np.sqrt(v * lik.g2_unit) for k, v in scan.band_mu.items()}
+
+
+def effective_information(
+    u: NDArray, a: NDArray, b: NDArray, x: NDArray, part: NDArray
+) -> tuple[NDArray, NDArray]:
+    """Fisher information on g^2 per mass with each scan part's free background line
+    ``b_i (1 + c0 + c1 x_i)`` profiled out, and its derivative w.r.t. each point's weight.
+
+    ``u_i = N_i / (b_i (1 + sigma^2 N_i b_i))`` (N: POT, b: background per POT), ``a`` (M, n)
+    selected signal per POT per g^2, ``x`` sqrt(s) - pivot [MeV]. Per part the information
+    matrix on (g^2, c0, c1) is ``sum u J J^T`` with ``J = (a, b, b x)``; the effective one is
+    its Schur complement ``I_aa - v^T C^-1 v``, whose derivative w.r.t. ``u_i`` is
+    ``(a_i - b_i (beta_0 + beta_1 x_i))^2`` with ``beta = C^-1 v``.
+    """
+    info = np.zeros(a.shape[0])
+    grad = np.zeros_like(a)
+    for p in np.unique(part):
+        m = part == p
+        um, am, bm, xm = u[m], a[:, m], b[m], x[m]
+        s_aa = np.sum(um * am * am, axis=1)
+        v = np.stack([np.sum(um * am * bm, axis=1), np.sum(um * am * bm * xm, axis=1)], axis=1)
+        c = np.array(
+            [
+                [np.sum(um * bm * bm), np.sum(um * bm * bm * xm)],
+                [np.sum(um * bm * bm * xm), np.sum(um * bm * bm * xm * xm)],
+            ]
+        )
+        c += np.eye(2) * (1e-9 * np.trace(c) + 1e-300)  # a part of one point has no slope
+        beta = np.linalg.solve(c, v.T).T  # (M, 2)
+        info += s_aa - np.sum(v * beta, axis=1)
+        grad[:, m] = (am - bm[None, :] * (beta[:, :1] + beta[:, 1:] * xm[None, :])) ** 2
+    return info, grad

@@ -47,6 +47,7 @@ from ..records import Plan, Point
 from .analyse import analyse_scan
 from .observed import ObservedScan
 from .params import load_likelihood_config
+from .planning import effective_information
 from .replan_info import PointChange, ReplanInfo
 
 
@@ -103,38 +104,6 @@ def _unit_signal(points: list[Point], masses: NDArray, plan: Plan) -> NDArray:
     e_res = np.array([resonance_energy_mev(float(m)) for m in masses])[:, None]
     shape = voigt_per_mev(e[None, :] - e_res, bes[None, :] * e_res, model.lorentz_gamma_mev)
     return eff[None, :] * model.signal.yield_mev * shape
-
-
-def _effective_information(
-    u: NDArray, a: NDArray, b: NDArray, x: NDArray, part: NDArray
-) -> tuple[NDArray, NDArray]:
-    """Fisher information on g^2 per mass with each scan part's free background line
-    ``b_i (1 + c0 + c1 x_i)`` profiled out, and its derivative w.r.t. each point's weight.
-
-    ``u_i = N_i / (b_i (1 + sigma^2 N_i b_i))`` (N: POT, b: background per POT), ``a`` (M, n)
-    selected signal per POT per g^2, ``x`` sqrt(s) - pivot [MeV]. Per part the information
-    matrix on (g^2, c0, c1) is ``sum u J J^T`` with ``J = (a, b, b x)``; the effective one is
-    its Schur complement ``I_aa - v^T C^-1 v``, whose derivative w.r.t. ``u_i`` is
-    ``(a_i - b_i (beta_0 + beta_1 x_i))^2`` with ``beta = C^-1 v``.
-    """
-    info = np.zeros(a.shape[0])
-    grad = np.zeros_like(a)
-    for p in np.unique(part):
-        m = part == p
-        um, am, bm, xm = u[m], a[:, m], b[m], x[m]
-        s_aa = np.sum(um * am * am, axis=1)
-        v = np.stack([np.sum(um * am * bm, axis=1), np.sum(um * am * bm * xm, axis=1)], axis=1)
-        c = np.array(
-            [
-                [np.sum(um * bm * bm), np.sum(um * bm * bm * xm)],
-                [np.sum(um * bm * bm * xm), np.sum(um * bm * bm * xm * xm)],
-            ]
-        )
-        c += np.eye(2) * (1e-9 * np.trace(c) + 1e-300)  # a part of one point has no slope
-        beta = np.linalg.solve(c, v.T).T  # (M, 2)
-        info += s_aa - np.sum(v * beta, axis=1)
-        grad[:, m] = (am - bm[None, :] * (beta[:, :1] + beta[:, 1:] * xm[None, :])) ** 2
-    return info, grad
 
 
 def _passes_for(
@@ -273,7 +242,7 @@ def replan(
         n = rate * t
         u_c = n / (b_c * (1.0 + sig2 * n * b_c))
         du_dt = rate / (b_c * (1.0 + sig2 * n * b_c) ** 2)
-        info, d_info_du = _effective_information(
+        info, d_info_du = effective_information(
             np.concatenate([u_t, u_c]), a_all, b_all, x_all, part_all
         )
         info = np.maximum(info, 1e-300)

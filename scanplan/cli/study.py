@@ -219,6 +219,12 @@ def optimise(
     min_hours: Annotated[
         float, typer.Option(help="Minimum beam hours per point.")
     ] = SCAN_DEFAULTS.optimise.min_hours,
+    likelihood: Annotated[
+        str,
+        typer.Option(
+            help="Likelihood of the reported limits: published (as scanplan analyse) or simple."
+        ),
+    ] = "published",
     json_out: Annotated[
         bool, typer.Option("--json", help="Print summary and hours as JSON.")
     ] = False,
@@ -234,6 +240,7 @@ def optimise(
         total_hours=total_hours,
         objective=objective,
         min_hours=min_hours,
+        likelihood=likelihood,
     )
     sealed = res.plan.sealed()
     save_plan(sealed, output)
@@ -252,6 +259,7 @@ def optimise(
                 "output": str(output),
                 "content_sha256": sealed.content_sha256,
                 **res.summary(),
+                "likelihood": likelihood,
                 "points": rows,
             }
         )
@@ -271,7 +279,8 @@ def optimise(
     )
     console.print(
         rich_table(
-            f"Expected g limit over {s['window_mev'][0]:g}..{s['window_mev'][1]:g} MeV ({objective})",
+            f"Expected g limit over {s['window_mev'][0]:g}..{s['window_mev'][1]:g} MeV "
+            f"({objective}, {likelihood} likelihood)",
             [
                 {"alloc": k, "mean": s[f"{k}_mean_g"], "max": s[f"{k}_max_g"]}
                 for k in ("before", "uniform", "after")
