@@ -166,11 +166,14 @@ def choose_max_step(
     e_range_mev: tuple[float, float],
     bes_of: Callable[[float], float],
     physics: PhysicsModel,
+    min_step_mev: float = 0.0,
 ) -> tuple[float, Callable[[float], SpacingInfo]]:
     """The planner hook: ``(max combined step [MeV], info(combined_step) -> SpacingInfo)``.
 
     ``rule`` None means the data file's default. An explicit step (already checked against
     the published rule by the planner) wins over both rules and is reported as "explicit".
+    ``min_step_mev`` [MeV]: the robust step is never smaller (points closer than the
+    duplicate tolerance are not distinct points).
     """
     cfg = load_spacing_rule()
     chosen = rule or cfg.rule.default
@@ -181,7 +184,9 @@ def choose_max_step(
     if explicit_step_mev is not None:
         max_step, label = explicit_step_mev, "explicit"
     elif chosen == "robust":
-        max_step, label = min(half_width_step_mev, robust), "robust"
+        # never below the step that still gives distinct points (the rule is then broken,
+        # and the reported losses say by how much)
+        max_step, label = min(half_width_step_mev, max(robust, min_step_mev)), "robust"
     else:
         max_step, label = half_width_step_mev, "published"
     if math.isnan(robust):

@@ -129,7 +129,13 @@ def layout(
             )
     # issue 13: the robust spacing rule (midway loss under the pessimistic line shape)
     max_step, spacing_info = choose_max_step(
-        req.spacing_rule, max_step, req.step_mev, e_range_mev, bes_of, model
+        req.spacing_rule,
+        max_step,
+        req.step_mev,
+        e_range_mev,
+        bes_of,
+        model,
+        min_step_mev=2.0 * duplicate_tolerance_mev,
     )
     if e_range_mev[1] - e_range_mev[0] <= duplicate_tolerance_mev:
         # narrower than two distinct points: one point at the centre
