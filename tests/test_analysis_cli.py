@@ -64,3 +64,30 @@ def test_analyse_bad_inputs_exit_2(tmp_path, observed: str) -> None:
     assert_user_error(run_cli("analyse", str(tmp_path / "missing.csv")), "no such file")
     assert_user_error(run_cli("analyse", observed, "--mass-mev", "17:16:0.1"), "--mass-mev")
     assert_user_error(run_cli("analyse", observed, "--toys", "-3"), "--toys")
+
+
+def test_analyse_with_toys_gives_a_global_significance(observed: str) -> None:
+    out = run_cli_json(
+        "analyse", observed, "--mass-mev", "16.6:17.2:0.05", "--toys", "20", "--scheduler", "sync"
+    )
+    gs = out["global_significance"]
+    assert gs is not None and gs <= out["max_local_significance"]
+    assert out["global"]["n_toys"] == 20 and 0 < out["global"]["p_value"] <= 1
+
+
+def test_sensitivity_uses_the_published_likelihood_with_bands(tmp_path) -> None:
+    plan = tmp_path / "p.json"
+    run_cli("plan", "--energy-mev", "275:290", "--control", "none", "-o", str(plan), check=True)
+    out = run_cli_json("sensitivity", str(plan), "--masses-mev", "16.8,16.9")
+    assert out["likelihood"] == "published"
+    r = out["limits"][0]
+    assert r["g_upper_limit_minus2sigma"] < r["g_upper_limit_minus1sigma"] < r["g_upper_limit"]
+    assert r["g_upper_limit"] < r["g_upper_limit_plus1sigma"] < r["g_upper_limit_plus2sigma"]
+    simple = run_cli_json(
+        "sensitivity", str(plan), "--masses-mev", "16.8,16.9", "--likelihood", "simple"
+    )
+    assert (
+        simple["likelihood"] == "simple"
+        and simple["limits"][0]["g_upper_limit"] < r["g_upper_limit"]
+    )
+    assert_user_error(run_cli("sensitivity", str(plan), "--likelihood", "fancy"), "likelihood")
