@@ -114,6 +114,9 @@ class Analysis:
             "likelihood": self.lik.config.version,
             "cl": self.cl,
             "points_used": self.points_used,
+            "fits_converged": bool(
+                np.all(self.scan.free.converged) and np.all(self.scan.background.converged)
+            ),
             "points_skipped_control": self.points_skipped,
             "best_fit": best,
             "max_local_significance": best["local_significance"],

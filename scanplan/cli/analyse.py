@@ -139,6 +139,10 @@ def analyse(
         ),
         highlight=False,
     )
+    if not out["fits_converged"]:
+        console.print(
+            "warning: some profile fits did not converge; check the table", style="yellow"
+        )
     nuis = [
         {"name": k, "value": v, "pull": best["pulls"].get(_PULL_KEY.get(k, k))}
         for k, v in best["nuisances"].items()

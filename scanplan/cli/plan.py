@@ -284,8 +284,28 @@ def plan(
         print_json(result.model_dump(mode="json"))
         return
     _print_plan(result)
+    _print_expected_limit(result)
     if output is not None:
         console.print(f"plan written to {output} (sha256 {result.content_sha256[:12]})")
+
+
+def _print_expected_limit(p: Any) -> None:
+    """The plan's expected 90 % CL limit at the centre of its range with its bands
+    (published likelihood, as ``scanplan sensitivity``); skipped below 3 points."""
+    from scanplan.sensitivity import default_masses_mev, expected_limits
+
+    if sum(q.kind != "control" for q in p.points) < 3:
+        return
+    mass = default_masses_mev(p, 3)[1:2]
+    lim = expected_limits(p, mass, likelihood="published")
+    if lim.g_minus2 is None or lim.g_plus2 is None:  # pragma: no cover - published has them
+        return
+    console.print(
+        f"expected {lim.cl:.0%} CL limit at M = {mass[0]:.3f} MeV (published likelihood): "
+        f"g < {lim.g_median[0]:.3e}  [±1σ {lim.g_minus1[0]:.3e}..{lim.g_plus1[0]:.3e}, "
+        f"±2σ {lim.g_minus2[0]:.3e}..{lim.g_plus2[0]:.3e}]",
+        highlight=False,
+    )
 
 
 def announce_plot(path: Path, quiet: bool) -> None:
