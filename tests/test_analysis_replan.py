@@ -88,3 +88,20 @@ def test_replan_cli_writes_a_chained_plan_and_rejects_bad_input(setup, tmp_path)
         run_cli("replan", str(d / "plan.json"), "--observed", str(bad)), "999", "not in the plan"
     )
     json.loads(out.read_text())
+
+
+def test_new_points_join_the_running_pass_only_without_a_magnet_cycle(setup) -> None:
+    from scanplan.analysis.replan import _passes_for
+
+    plan, _, _ = setup
+    pts = sorted(plan.points, key=lambda p: p.period)
+    pass1 = [p for p in pts if p.pass_index == 1]
+    # half of the second (descending) pass taken: it stands at pass1[k - 1]
+    k = len(pass1) // 2
+    taken = [p for p in pts if p.pass_index != 1] + pass1[:k]
+    remaining = pass1[k:]
+    here = pass1[k - 1].e_beam_mev
+    below, above = here - 2.0, here + 2.0
+    new_pass = max(p.pass_index for p in plan.points) + 1
+    # below the current energy: ahead of a descending pass, same pass; above: a new pass
+    assert _passes_for(plan, taken, remaining, [below, above]) == [1, new_pass]
