@@ -329,66 +329,51 @@ def _assemble(
             }
         )
 
+    def change(action: str, p: Point, before: float, after: float, reason: str) -> PointChange:
+        old = None if action == "added" else p.period
+        return PointChange(
+            action=action,
+            old_period=old,
+            new_period=None,
+            e_beam_mev=p.e_beam_mev,
+            hours_before=before,
+            hours_after=after,
+            reason=reason,
+        )
+
     for p in taken:
         pot = obs_rows[p.period].pot
-        ordered.append((
-            with_hours(p, pot / rate, pot),
-            PointChange(action="taken", old_period=p.period, new_period=None,
-                        e_beam_mev=p.e_beam_mev, hours_before=p.hours, hours_after=pot / rate,
-                        reason=f"in the observed table with {pot:.3g} POT"),
-        ))  # fmt: skip
+        why = f"in the observed table with {pot:.3g} POT"
+        ordered.append(
+            (with_hours(p, pot / rate, pot), change("taken", p, p.hours, pot / rate, why))
+        )
     later = sorted(
         [(p, i) for i, p in enumerate(remaining)] + [(p, -1) for p in controls_left],
         key=lambda x: x[0].period,
     )
     for p, i in later:
         if i < 0:
-            ordered.append(
-                (
-                    p,
-                    PointChange(
-                        action="kept",
-                        old_period=p.period,
-                        new_period=None,
-                        e_beam_mev=p.e_beam_mev,
-                        hours_before=p.hours,
-                        hours_after=p.hours,
-                        reason="control point, unchanged",
-                    ),
-                )
+            ordered.append((p, change("kept", p, p.hours, p.hours, "control point, unchanged")))
+        elif not active[i]:
+            why = (
+                f"less than {cfg.points.min_hours:g} h of beam would go there: its masses are "
+                "excluded already or better served by other points"
             )
-            continue  # fmt: skip
-        if not active[i]:
-            changes.append(
-                PointChange(
-                    action="stopped",
-                    old_period=p.period,
-                    new_period=None,
-                    e_beam_mev=p.e_beam_mev,
-                    hours_before=p.hours,
-                    hours_after=0.0,
-                    reason=f"less than {cfg.points.min_hours:g} h of beam would go there: its "
-                    "masses are excluded already or better served by other points",
-                )
-            )
-            continue  # fmt: skip
-        h = float(t[i])
-        why = "more" if h > p.hours * 1.05 else "less" if h < p.hours * 0.95 else "about the same"
-        ordered.append((with_hours(p, h, rate * h), PointChange(
-            action="kept", old_period=p.period, new_period=None, e_beam_mev=p.e_beam_mev,
-            hours_before=p.hours, hours_after=h,
-            reason=f"{why} beam: expected discovery power over the open masses")))  # fmt: skip
+            changes.append(change("stopped", p, p.hours, 0.0, why))
+        else:
+            h = float(t[i])
+            more = "more" if h > p.hours * 1.05 else "less" if h < p.hours * 0.95 else "as much"
+            why = f"{more} beam: expected discovery power over the open masses"
+            ordered.append((with_hours(p, h, rate * h), change("kept", p, p.hours, h, why)))
     for j, p in enumerate(added):
         i = len(remaining) + j
-        if not active[i]:
-            continue
-        h = float(t[i])
-        q = with_hours(p, h, rate * h)
-        ordered.append((q, PointChange(
-            action="added", old_period=None, new_period=None, e_beam_mev=p.e_beam_mev,
-            hours_before=0.0, hours_after=h,
-            reason=f"near the best-fit mass {num['m_best']:.3f} MeV "
-            f"(local significance {num['z_best']:.2f} sigma), pass {p.pass_index}")))  # fmt: skip
+        if active[i]:
+            h = float(t[i])
+            why = (
+                f"near the best-fit mass {num['m_best']:.3f} MeV (local significance "
+                f"{num['z_best']:.2f} sigma), pass {p.pass_index}"
+            )
+            ordered.append((with_hours(p, h, rate * h), change("added", p, 0.0, h, why)))
     # execution order: the taken points, then each pass in plan order with its points in
     # the pass direction (the added ones slotted in by DHSTB01 current), control block kept
     # where it was relative to the passes
