@@ -16,31 +16,39 @@ class OpticsReport:
     currents_a: dict[str, float]
     rows: list[dict[str, Any]]
     plot_path: Path | None = None
+    tfs_path: Path | None = None
 
 
 def optics_report(
-    settings: str | None = None, energy_mev: float | None = None, plot_path: Path | None = None
+    settings: str | None = None,
+    energy_mev: float | None = None,
+    plot_path: Path | None = None,
+    tfs_path: Path | None = None,
 ) -> OpticsReport:
     """Key-point optics for ``settings`` at ``energy_mev`` [MeV] with the dipoles matched.
 
     Without ``energy_mev`` the settings' reference energy is used, with the dipole currents
-    of the settings file as they are. Without a plot the result comes from
-    :mod:`scanplan.model_cache` when the same lattice, settings, calibrations and model code
-    produced it before (then xtrack is not even imported).
+    of the settings file as they are. ``tfs_path`` also writes the whole twiss table as TFS.
+    Without a plot or TFS file the result comes from :mod:`scanplan.model_cache` when the
+    same lattice, settings, calibrations and model code produced it before (then xtrack is
+    not even imported).
     """
-    if plot_path is None:
+    if plot_path is None and tfs_path is None:
         doc = cached_json(
             "optics",
             {"settings": settings, "energy_mev": energy_mev},
-            lambda: _compute(settings, energy_mev, None),
+            lambda: _compute(settings, energy_mev, None, None),
         )
     else:
-        doc = _compute(settings, energy_mev, plot_path)
-    return OpticsReport(**doc, plot_path=plot_path)
+        doc = _compute(settings, energy_mev, plot_path, tfs_path)
+    return OpticsReport(**doc, plot_path=plot_path, tfs_path=tfs_path)
 
 
 def _compute(
-    settings: str | None, energy_mev: float | None, plot_path: Path | None
+    settings: str | None,
+    energy_mev: float | None,
+    plot_path: Path | None,
+    tfs_path: Path | None,
 ) -> dict[str, Any]:
     from beamline import optics
     from beamline.model import BeamLine
@@ -53,6 +61,10 @@ def _compute(
         from .figures import write_figure
 
         write_figure(optics_figure(bl), plot_path, dpi=120)
+    if tfs_path is not None:
+        from scanplan.exports.tfs_export import write_twiss_tfs
+
+        write_twiss_tfs(bl, tfs_path)
     return {
         "settings": bl.settings.name,
         "energy_mev": bl.energy_mev,
