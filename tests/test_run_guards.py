@@ -205,3 +205,27 @@ def test_a_check_without_timepix_or_model_says_what_it_did_not_check(tmp_path):
     v2 = no_model.check(plan, 0)
     assert v2.level != "OK"
     assert any("not compared with the model" in r for r in v2.reasons)
+
+
+def test_a_hidden_dhstb02_error_is_reported_as_the_current_it_implies(tmp_path):
+    """Item 8: the crew reads a current, not only millimetres on the TimePix."""
+    import re
+
+    from fixtures.fake_btf import FakeBTF
+
+    from scanplan.check import CheckTolerances, SpotPredictor
+
+    plan = one_pass_plan()
+    tol = CheckTolerances.load()
+    pt = plan.point(0)
+    btf = FakeBTF(
+        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
+        tol,
+        {"DHSTB001": pt.dhstb01_current_a, "DHSTB002": pt.dhstb02_current_a},
+    )
+    btf.offsets_a["DHSTB002"] = 0.4  # the field behaves as 0.4 A more than the readback
+    v = btf.checker().check(plan, 0)
+    texts = [r for r in v.reasons if "as a DHSTB02 current error" in r]
+    assert texts, v.reasons
+    amps = float(re.search(r"current error: ([+-][0-9.]+) A", texts[0]).group(1))
+    assert amps == pytest.approx(0.4, abs=0.05)

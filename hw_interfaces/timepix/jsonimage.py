@@ -18,9 +18,11 @@ every read has a deadline (:class:`DeviceTimeout`); a closed stream is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -57,6 +59,17 @@ def encode(
     return json.dumps(header).encode() + b"\n" + pixels.tobytes()
 
 
+@contextlib.contextmanager
+def _socket_errors(source: str, timeout_text: str) -> Iterator[None]:
+    """Socket errors as the hardware layer's: a timeout, or a failed connection."""
+    try:
+        yield
+    except TimeoutError:
+        raise DeviceTimeout(f"{source}: {timeout_text}", device=DEVICE, key="preview") from None
+    except OSError as exc:
+        raise ConnectionFailed(f"{source}: {exc}", device=DEVICE, key="preview") from None
+
+
 class JsonImageReader:
     """Frames from one TCP connection to a Serval preview channel (``tcp://listen@HOST:PORT``)."""
 
@@ -68,14 +81,8 @@ class JsonImageReader:
     @classmethod
     def connect(cls, host: str, port: int, timeout_s: float) -> JsonImageReader:
         source = f"TimePix preview tcp://{host}:{port}"
-        try:
+        with _socket_errors(source, f"no connection within {timeout_s:g} s"):
             sock = socket.create_connection((host, port), timeout=timeout_s)
-        except TimeoutError:
-            raise DeviceTimeout(
-                f"{source}: no connection within {timeout_s:g} s", device=DEVICE, key="preview"
-            ) from None
-        except OSError as exc:
-            raise ConnectionFailed(f"{source}: {exc}", device=DEVICE, key="preview") from None
         return cls(sock, source)
 
     def close(self) -> None:
@@ -92,14 +99,8 @@ class JsonImageReader:
         if remaining <= 0:
             raise DeviceTimeout(f"{self.source}: no frame in time", device=DEVICE, key="preview")
         self._sock.settimeout(remaining)
-        try:
+        with _socket_errors(self.source, "no frame in time"):
             chunk = self._sock.recv(1 << 20)
-        except TimeoutError:
-            raise DeviceTimeout(
-                f"{self.source}: no frame in time", device=DEVICE, key="preview"
-            ) from None
-        except OSError as exc:
-            raise ConnectionFailed(f"{self.source}: {exc}", device=DEVICE, key="preview") from None
         if not chunk:
             raise ConnectionFailed(
                 f"{self.source}: stream closed by Serval", device=DEVICE, key="preview"

@@ -283,6 +283,17 @@ def predictions(
     return prediction, out
 
 
+def as_current_error(c: Comparison, mm_per_a: float) -> Comparison:
+    """A horizontal spot offset also said as the DHSTB02 current error it implies (the crew
+    acts on currents): ``(measured - expected) / (dx/dI)``."""
+    d = c.difference
+    if not c.reason or d is None or not mm_per_a:
+        return c
+    di = d / mm_per_a
+    text = f"; as a DHSTB02 current error: {di:+.2f} A (x moves {mm_per_a:+.1f} mm/A)"
+    return c.model_copy(update={"reason": c.reason + text})
+
+
 def model_comparisons(
     spot: BeamSpot, prediction: Prediction, tol: CheckTolerances
 ) -> list[Comparison]:
@@ -308,17 +319,16 @@ def model_comparisons(
             ("x", spot.x_mm, pred.x_timepix_mm + prediction.reference_x_mm, tol_x),
             ("y", spot.y_mm, pred.y_timepix_mm + prediction.reference_y_mm, tol_y),
         ):
-            out.append(
-                graded(
-                    f"TimePix {axis} vs model ({label})",
-                    measured,
-                    expected,
-                    t,
-                    st.fail_factor * t,
-                    "mm",
-                    f"TimePix {axis} vs model for the {label}",
-                )
+            c = graded(
+                f"TimePix {axis} vs model ({label})",
+                measured,
+                expected,
+                t,
+                st.fail_factor * t,
+                "mm",
+                f"TimePix {axis} vs model for the {label}",
             )
+            out.append(as_current_error(c, pred.dx_dcurrent_dhstb02_mm_per_a) if axis == "x" else c)
     m = prediction.measured_currents
     if m is not None:
         k = st.size_ratio_warn
