@@ -229,3 +229,26 @@ def test_a_hidden_dhstb02_error_is_reported_as_the_current_it_implies(tmp_path):
     assert texts, v.reasons
     amps = float(re.search(r"current error: ([+-][0-9.]+) A", texts[0]).group(1))
     assert amps == pytest.approx(0.4, abs=0.05)
+
+
+def test_check_watch_fails_as_soon_as_the_readback_rests_off_the_plan():
+    """Item 8: a wrong set point under --watch is a FAIL within a few polls, not at the
+    settle timeout."""
+    from fixtures.fake_btf import FakeBTF
+
+    from scanplan.check import CheckTolerances, SpotPredictor
+
+    plan = one_pass_plan()
+    tol = CheckTolerances.load()
+    pt = plan.point(0)
+    btf = FakeBTF(
+        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
+        tol,
+        {"DHSTB001": pt.dhstb01_current_a + 5.0, "DHSTB002": pt.dhstb02_current_a},
+    )
+    t0 = btf.clock.monotonic()
+    v = btf.checker().check(plan, 0, watch=True, settle_timeout_s=60.0)
+    waited = btf.clock.monotonic() - t0
+    assert v.level == "FAIL"
+    assert waited < 0.25 * 60.0  # about stable_polls x poll_interval, far from the timeout
+    assert waited >= tol.settle.stable_polls * tol.settle.poll_interval_s * 0.5

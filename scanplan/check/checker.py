@@ -29,6 +29,7 @@ from .comparisons import (
     psu_comparisons,
     settle_comparison,
     settled,
+    settled_off_plan,
     spot_comparisons,
     unchecked_comparisons,
 )
@@ -124,11 +125,13 @@ class Checker:
         st = self.tol.settle
         timeout = st.timeout_s if timeout_s is None else timeout_s
         t0 = self.clock.monotonic()
-        stable = 0
+        stable = off_plan = 0
         polls: list[SettlePoll] = []
         while True:
             readings = self.read_dipoles()
             stable = stable + 1 if settled(point, readings, self.tol) else 0
+            # at rest on a wrong set point for as many polls: FAIL now, not at the timeout
+            off_plan = off_plan + 1 if settled_off_plan(point, readings, self.tol) else 0
             elapsed = self.clock.monotonic() - t0
             poll = SettlePoll(
                 poll=len(polls), elapsed_s=elapsed, stable=stable, readings=self._records(readings)
@@ -136,7 +139,7 @@ class Checker:
             polls.append(poll)
             if on_poll is not None:
                 on_poll(poll)
-            if stable >= st.stable_polls or elapsed >= timeout:
+            if stable >= st.stable_polls or off_plan >= st.stable_polls or elapsed >= timeout:
                 summary = SettleSummary(
                     settled=stable >= st.stable_polls, elapsed_s=elapsed, polls=len(polls)
                 )

@@ -70,6 +70,20 @@ def settled(point: Point, readings: Readings, tol: CheckTolerances) -> bool:
     return True
 
 
+def settled_off_plan(point: Point, readings: Readings, tol: CheckTolerances) -> bool:
+    """A dipole has come to rest (operational, not ramping, readback on its set point) at a
+    set point off the plan by more than ``setpoint_fail_a``: waiting longer cannot help."""
+    ps = tol.power_supply
+    for d in dipoles():
+        r = readings[d.element]
+        if isinstance(r, HardwareError) or not r.ok or r.ramp_on or r.busy:
+            continue
+        resting = abs(r.output_current_a - r.current_setting_a) <= ps.readback_warn_a
+        if resting and abs(r.current_setting_a - d.planned_current_a(point)) > ps.setpoint_fail_a:
+            return True
+    return False
+
+
 def psu_comparisons(point: Point, readings: Readings, tol: CheckTolerances) -> list[Comparison]:
     """Status, set point vs plan, readback vs set point and record age of both dipoles."""
     ps = tol.power_supply
