@@ -19,6 +19,7 @@ from ..errors import ScanplanError
 from .common import (
     DEFAULT_MEMCACHED,
     DEFAULT_TIMEPIX_URL,
+    IMAGE_SUFFIXES,
     MAX_HW_TIMEOUT_S,
     MAX_WAIT_S,
     JsonOpt,
@@ -26,6 +27,7 @@ from .common import (
     PrefixOpt,
     TimepixUrlOpt,
     check_number,
+    check_output_path,
     console,
     guarded,
     print_json,
@@ -157,10 +159,15 @@ def check(
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Skip the model prediction of the spot.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Write the measured vs predicted spot on the TimePix (.png/.pdf/.svg)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a plan point: dipole set points, readbacks, status, energy and the TimePix
     spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
+    check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
     check_number(settle_timeout_s, "--settle-timeout-s", low=0, high=MAX_WAIT_S, low_open=True)
     check_number(timeout_s, "--timeout-s", low=0, high=MAX_HW_TIMEOUT_S, low_open=True)
     status = None if json_out else console.status(f"checking point {point}...")
@@ -195,5 +202,12 @@ def check(
         print_json(verdict.as_dict())
     else:
         print_verdict(verdict)
+    if plot is not None:
+        from ..check.plot import write_spot_plot
+        from ..check.tolerances import CheckTolerances
+
+        write_spot_plot(verdict, CheckTolerances.load(tolerances), plot)
+        if not json_out:
+            console.print(f"plot written to {plot}", highlight=False)
     if verdict.level == "FAIL":
         raise typer.Exit(EXIT_FAIL)
