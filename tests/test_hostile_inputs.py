@@ -50,6 +50,25 @@ HUGE = ["1e300"]
 #: (command id, argv with {P} for the output path, suffix of a valid file, image option?)
 OUTPUT_COMMANDS = [
     ("optics --plot", ["optics", "--plot", "{P}"], ".png", True),
+    (
+        "check --plot",
+        [
+            "check",
+            "--plan",
+            "{PLAN}",
+            "--point",
+            "0",
+            "--plot",
+            "{P}",
+            "--timepix",
+            "",
+            "--memcached",
+            "127.0.0.1:1",
+        ],
+        ".png",
+        True,
+    ),
+    ("optics --tfs", ["optics", "--tfs", "{P}"], ".tfs", False),
     ("spread --plot", ["spread", "--particles", "1000", "--plot", "{P}"], ".png", True),
     ("spread --out", ["spread", "--particles", "1000", "--out", "{P}"], ".csv", False),
     ("plan -o", ["plan", "--mass-mev", "16.8:17.0", "-o", "{P}"], ".json", False),

@@ -126,12 +126,14 @@ class Checker:
         timeout = st.timeout_s if timeout_s is None else timeout_s
         t0 = self.clock.monotonic()
         stable = off_plan = 0
+        first: Readings | None = None  # the first poll: which set points the crew moved
         polls: list[SettlePoll] = []
         while True:
             readings = self.read_dipoles()
             stable = stable + 1 if settled(point, readings, self.tol) else 0
             # at rest on a wrong set point for as many polls: FAIL now, not at the timeout
-            off_plan = off_plan + 1 if settled_off_plan(point, readings, self.tol) else 0
+            first = readings if first is None else first
+            off_plan = off_plan + 1 if settled_off_plan(point, readings, self.tol, first) else 0
             elapsed = self.clock.monotonic() - t0
             poll = SettlePoll(
                 poll=len(polls), elapsed_s=elapsed, stable=stable, readings=self._records(readings)

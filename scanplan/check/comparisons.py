@@ -70,16 +70,24 @@ def settled(point: Point, readings: Readings, tol: CheckTolerances) -> bool:
     return True
 
 
-def settled_off_plan(point: Point, readings: Readings, tol: CheckTolerances) -> bool:
-    """A dipole has come to rest (operational, not ramping, readback on its set point) at a
-    set point off the plan by more than ``setpoint_fail_a``: waiting longer cannot help."""
+def settled_off_plan(
+    point: Point, readings: Readings, tol: CheckTolerances, first: Readings
+) -> bool:
+    """A dipole the crew has set during the watch (its set point moved from the ``first``
+    poll's) has come to rest (operational, not ramping, readback on its set point) on a set
+    point off the plan by more than ``setpoint_fail_a``: waiting longer cannot help. A set
+    point not touched yet is still being waited for."""
     ps = tol.power_supply
     for d in dipoles():
-        r = readings[d.element]
-        if isinstance(r, HardwareError) or not r.ok or r.ramp_on or r.busy:
+        r, r0 = readings[d.element], first[d.element]
+        if isinstance(r, HardwareError) or isinstance(r0, HardwareError):
             continue
+        if not r.ok or r.ramp_on or r.busy:
+            continue
+        moved = abs(r.current_setting_a - r0.current_setting_a) > ps.setpoint_warn_a
         resting = abs(r.output_current_a - r.current_setting_a) <= ps.readback_warn_a
-        if resting and abs(r.current_setting_a - d.planned_current_a(point)) > ps.setpoint_fail_a:
+        off = abs(r.current_setting_a - d.planned_current_a(point)) > ps.setpoint_fail_a
+        if moved and resting and off:
             return True
     return False
 
