@@ -60,12 +60,18 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call hardwar
 
 def tolerance_default(table: str, key: str, unit: str = "") -> str:
     """``"default 60 s from tolerances.toml settle.timeout_s"`` for a help text: the value
-    is read from the data file, never repeated here."""
-    from ..check.tolerances import CheckTolerances
+    is read from the data file, never repeated here. Read raw (tomllib), not through the
+    validated model: importing pydantic would cost ``scanplan --help`` about 0.1 s; a broken
+    file is reported by the validation when a command runs."""
+    import tomllib
+
+    from beamline.paths import data_file
 
     try:
-        value = getattr(getattr(CheckTolerances.shipped(), table), key)
-    except ScanplanError:  # a broken data file is reported when the command runs
+        with open(data_file("checks", "tolerances.toml"), "rb") as fh:
+            value = tomllib.load(fh)[table][key]
+        float(value)
+    except (OSError, ValueError, KeyError, TypeError, ScanplanError):
         value = None
     shown = f"{value:g}{(' ' + unit) if unit else ''} " if value is not None else ""
     return f"default {shown}from tolerances.toml {table}.{key}"

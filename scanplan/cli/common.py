@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic_core import PydanticCustomError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -210,6 +209,8 @@ class RangeType:
         except ScanplanError as exc:
             # typer reports this as "Invalid value for '--option': <reason>"
             reason = str(exc).removeprefix("range: ")
+            from pydantic_core import PydanticCustomError  # only on a bad range: --help is fast
+
             raise PydanticCustomError("range", "{reason}", {"reason": reason}) from None
 
 
