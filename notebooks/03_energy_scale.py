@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 03 · Energy scale: DHSTB01 current and Hall field → beam energy, uncertainties, hysteresis
 #
-# **Claim.** `beamline.energy` / `scanplan.calib` turn a DHSTB01 set current or Hall-probe
+# **Claim.** `beamline.energy` / `beamline.hysteresis` turn a DHSTB01 set current or Hall-probe
 # readback into the total beam energy (and √s) exactly as the published relations do,
 # carry a sensible uncertainty, and handle the history dependence of the field:
 #
@@ -63,12 +63,8 @@ from beamline.constants import ELECTRON_MASS_MEV
 from beamline.hysteresis import hysteresis_history
 
 currents = np.linspace(130.7, 190.1, 61)
-e_tool = np.array(
-    [
-        be.energy_from_current(c, calibration="btf_nominal_v1", scale="none").energy_mev
-        for c in currents
-    ]
-)
+nominal = [be.energy_from_current(c, calibration="btf_nominal_v1", scale="none") for c in currents]
+e_tool = np.array([e.energy_mev for e in nominal])
 e_facts = 1.56827918 * currents + 1.49737969  # facts §3, BTF spreadsheet
 dev1 = e_tool - e_facts
 print(
@@ -270,7 +266,7 @@ labels = ["pass 1"] * len(pass1) + ["pass 2"] * len(pass2) + ["pass 3 (asc)"] * 
 set_a = [
     be.current_for_energy(e, branch="descending", extrapolate=True).current_a for e in energies
 ]
-hist = hysteresis_history(set_a, "DHSTB01", standardised=True)
+hist = hysteresis_history(set_a, standardised=True)
 steps = pd.DataFrame(
     [
         {
