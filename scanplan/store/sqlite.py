@@ -206,7 +206,7 @@ class SQLiteStore(RunConditionsStore):
         check_event_fields(kind, plan_sha256, period, run_number)
         payload_json = canonical_payload(payload)
         explicit_time = time_utc is not None
-        when = check_time_utc(time_utc) if explicit_time else iso_utc()
+        when = iso_utc() if time_utc is None else check_time_utc(time_utc)
         key = idempotency_key or default_idempotency_key(
             kind, plan_sha256, period, run_number, when, payload_json
         )
