@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
@@ -28,11 +29,40 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: no rich markup (it would turn "a:b:step" into an emoji and "[MeV]"
+    # into a style tag) and boolean flags shown as flags, not "<bool>"
+    rich_markup_mode=None,
 )
 
 
+def tool_version() -> str:
+    """The installed version of btf-scanplan (``0+unknown`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("btf-scanplan")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"scanplan {tool_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Plan and run resonant energy scans on the BTF -> PADME line."""
 
 
@@ -50,6 +80,7 @@ app.command("compare")(_study.compare)
 app.command("optimise")(_study.optimise)
 app.command("sweep")(_study.sweep)
 app.command("export")(_export.export)
+app.command("import-root")(_export.import_root)
 app.add_typer(_store.app, name="store")
 # control room
 app.add_typer(_hw.app, name="hw")
@@ -61,20 +92,25 @@ app.command("run")(_run.run)
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and exit with its code.
 
-    Usage errors found while parsing (a bad option value such as a range, an unknown option, a
-    missing argument) are one ``error:`` line on stderr and exit 2, like the input errors the
-    commands raise themselves (:func:`scanplan.cli.common.guarded`).
+    Usage errors found while parsing (a bad option value such as a range, an unknown option or
+    command, a missing argument) are one ``error:`` line on stderr and exit 2, like the input
+    errors the commands raise themselves (:func:`scanplan.cli.common.guarded`); a group called
+    without a command prints its help and exits 2.
     """
     try:
         result = app(args=None if argv is None else list(argv), standalone_mode=False)
     except typer.Abort:
         common.err_console.print("aborted", highlight=False)
         sys.exit(1)
-    except typer.TyperException as exc:  # typer's click exceptions (usage errors)
-        # no arguments: typer has printed the help already
-        if type(exc).__name__ != "NoArgsIsHelpError":
-            common.fail(exc.format_message())
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # typer's own click exceptions (usage errors)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(ctx.get_help() if ctx is not None else exc.format_message())
+            sys.exit(common.EXIT_USER_ERROR)
+        message = " ".join(exc.format_message().split())
+        if ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        raise SystemExit(common.fail(message).exit_code) from None
     sys.exit(result if isinstance(result, int) else 0)
 
 
