@@ -110,10 +110,11 @@ EXIT_INTERNAL_ERROR = 70
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and return its exit code.
 
-    Usage errors found while parsing (a bad option value such as a range, an unknown option, a
-    missing argument) are one ``error:`` line on stderr and exit 2, like the input errors the
-    commands raise themselves (:func:`scanplan.cli.common.guarded`). An interrupt is one line
-    and 130; an unexpected exception one line and :data:`EXIT_INTERNAL_ERROR`.
+    Usage errors found while parsing (a bad option value such as a range, an unknown option or
+    command, a missing argument) are one ``error:`` line on stderr and exit 2, like the input
+    errors the commands raise themselves (:func:`scanplan.cli.common.guarded`); a group called
+    without a command prints its help and exits 2. An interrupt is one line and
+    130; an unexpected exception one line and :data:`EXIT_INTERNAL_ERROR`.
     """
     _skip_notebook_progress_bars()
     try:
@@ -123,11 +124,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         common.err_console.print("aborted", highlight=False)
         return 1
-    except typer.TyperException as exc:  # typer's click exceptions (usage errors)
-        # no arguments: typer has printed the help already
-        if type(exc).__name__ != "NoArgsIsHelpError":
-            common.fail(exc.format_message())
-        return exc.exit_code
+    except typer.TyperException as exc:  # typer's own click exceptions (usage errors)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(ctx.get_help() if ctx is not None else exc.format_message())
+            return common.EXIT_USER_ERROR
+        message = " ".join(exc.format_message().split())
+        if ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        return common.fail(message).exit_code
     except common.USER_ERRORS as exc:  # raised outside a guarded command (e.g. a callback)
         common.fail(str(exc))
         return common.EXIT_USER_ERROR

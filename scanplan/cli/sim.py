@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -33,6 +33,9 @@ from .common import (
     register_user_error,
     rich_table,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hw_interfaces.sim import SimControlClient
 
 register_user_error(HardwareError)
 
@@ -229,7 +232,7 @@ def sim(
         console.print("simulator stopped", highlight=False)
 
 
-def _client(control: str, timeout_s: float = 3.0):
+def _client(control: str, timeout_s: float = 3.0) -> SimControlClient:
     from hw_interfaces.sim import SimControlClient
 
     if not control:
