@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import console, guarded, parse_range, print_json, rich_table
+from .common import (
+    IMAGE_SUFFIXES,
+    check_output_path,
+    console,
+    guarded,
+    parse_range,
+    print_json,
+    rich_table,
+)
 
 
 def _plot(a: Any, path: Path, announce: bool) -> None:
@@ -92,6 +100,7 @@ def analyse(
 ) -> None:
     """Local significance, best fit and 90 % CL limits on g of an observed scan (PADME's
     published likelihood); with --toys the global significance."""
+    check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
     import numpy as np
 
     from scanplan.analysis.analyse import analyse_scan
@@ -182,6 +191,7 @@ def replan(
 ) -> None:
     """Re-allocate the remaining beam time after the points taken so far (expected
     discovery power over the masses still open); the new plan chains the old one's hash."""
+    check_output_path(output, "--output")
     from scanplan.analysis.observed import load_observed
     from scanplan.analysis.replan import replan as do_replan
     from scanplan.records import load_plan, save_plan
