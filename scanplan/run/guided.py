@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Protocol
 
 from hw_interfaces.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_utc
@@ -365,14 +366,8 @@ class GuidedRun:
         try:
             for i, step in enumerate(steps):
                 for element, value in step.items():
-                    ids.append(
-                        journaled_write(
-                            self._append, period, element, value,
-                            lambda e=element, v=value: writer.write_current_setting(
-                                e, v, confirm=confirm
-                            ),
-                        )
-                    )  # fmt: skip
+                    write = partial(writer.write_current_setting, element, value, confirm=confirm)
+                    ids.append(journaled_write(self._append, period, element, value, write))
                 if i < len(steps) - 1:
                     self._wait_setpoints(step)
             check_readback(
