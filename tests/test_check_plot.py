@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from test_run_guards import one_pass_plan
+from test_run_guards import fake_btf_at, one_pass_plan
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_spot_plot_shows_the_measured_and_predicted_spots_on_the_detector(tmp_path):
-    from fixtures.fake_btf import FakeBTF
-
     from hw_interfaces.timepix import TimepixGeometry
-    from scanplan.check import CheckTolerances, SpotPredictor
     from scanplan.check.plot import spot_figure, write_spot_plot
 
     plan = one_pass_plan()
-    tol = CheckTolerances.load()
-    pt = plan.point(0)
-    btf = FakeBTF(
-        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
-        tol,
-        {"DHSTB001": pt.dhstb01_current_a, "DHSTB002": pt.dhstb02_current_a},
-    )
+    btf, tol = fake_btf_at(plan)
     v = btf.checker().check(plan, 0)
     fig = spot_figure(v, tol)
     ax = fig.axes[0]

@@ -40,6 +40,23 @@ def one_pass_plan(**point_changes):
     return p.model_copy(update={"points": pts}).sealed()
 
 
+def fake_btf_at(plan, period: int = 0, dhstb01_offset_a: float = 0.0):
+    """The fake BTF with the dipoles at ``plan``'s point ``period`` (DHSTB001 moved by
+    ``dhstb01_offset_a``), and the shipped tolerances."""
+    from fixtures.fake_btf import FakeBTF
+
+    from scanplan.check import CheckTolerances, SpotPredictor
+
+    tol = CheckTolerances.load()
+    pt = plan.point(period)
+    btf = FakeBTF(
+        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
+        tol,
+        {"DHSTB001": pt.dhstb01_current_a + dhstb01_offset_a, "DHSTB002": pt.dhstb02_current_a},
+    )
+    return btf, tol
+
+
 def test_a_valid_plan_may_be_written():
     check_plan_for_writes(one_pass_plan())
 
@@ -183,18 +200,10 @@ def test_run_refuses_a_resealed_plan_with_wrong_currents_before_touching_the_mac
 
 
 def test_a_check_without_timepix_or_model_says_what_it_did_not_check(tmp_path):
-    from fixtures.fake_btf import FakeBTF
-
-    from scanplan.check import Checker, CheckTolerances, SpotPredictor
+    from scanplan.check import Checker
 
     plan = one_pass_plan()
-    tol = CheckTolerances.load()
-    pt = plan.point(0)
-    btf = FakeBTF(
-        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
-        tol,
-        {"DHSTB001": pt.dhstb01_current_a, "DHSTB002": pt.dhstb02_current_a},
-    )
+    btf, tol = fake_btf_at(plan, 0)
     no_spot = Checker(psu=btf.psu, spot=None, predictor=None, tolerances=tol, clock=btf.clock)
     v = no_spot.check(plan, 0)
     assert v.level == "WARN"
@@ -211,18 +220,8 @@ def test_a_hidden_dhstb02_error_is_reported_as_the_current_it_implies(tmp_path):
     """Item 8: the crew reads a current, not only millimetres on the TimePix."""
     import re
 
-    from fixtures.fake_btf import FakeBTF
-
-    from scanplan.check import CheckTolerances, SpotPredictor
-
     plan = one_pass_plan()
-    tol = CheckTolerances.load()
-    pt = plan.point(0)
-    btf = FakeBTF(
-        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
-        tol,
-        {"DHSTB001": pt.dhstb01_current_a, "DHSTB002": pt.dhstb02_current_a},
-    )
+    btf, _ = fake_btf_at(plan, 0)
     btf.offsets_a["DHSTB002"] = 0.4  # the field behaves as 0.4 A more than the readback
     v = btf.checker().check(plan, 0)
     texts = [r for r in v.reasons if "as a DHSTB02 current error" in r]
@@ -234,18 +233,9 @@ def test_a_hidden_dhstb02_error_is_reported_as_the_current_it_implies(tmp_path):
 def test_check_watch_fails_as_soon_as_the_readback_rests_off_the_plan():
     """Item 8: a wrong set point under --watch is a FAIL within a few polls, not at the
     settle timeout."""
-    from fixtures.fake_btf import FakeBTF
-
-    from scanplan.check import CheckTolerances, SpotPredictor
-
     plan = one_pass_plan()
-    tol = CheckTolerances.load()
+    btf, _ = fake_btf_at(plan, 0, -30.0)
     pt = plan.point(0)
-    btf = FakeBTF(
-        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
-        tol,
-        {"DHSTB001": pt.dhstb01_current_a - 30.0, "DHSTB002": pt.dhstb02_current_a},
-    )
     # the crew types a wrong DHSTB001 set point 1 s into the watch
     btf.psu.schedule(1.0, lambda: btf.psu.set_currents({"DHSTB001": pt.dhstb01_current_a + 5.0}))
     t0 = btf.clock.monotonic()
