@@ -244,3 +244,37 @@ def test_check_watch_fails_as_soon_as_the_readback_rests_off_the_plan():
     assert v.level == "FAIL"
     assert waited < 0.25 * 60.0  # about stable_polls x poll_interval, far from the timeout
     assert waited >= 1.0  # it waited for the crew, then failed within a few polls
+
+
+def test_crew_sets_mode_shows_the_overshoot_steps(tmp_path):
+    """Item 8: the crew who sets the currents by hand sees the approach steps the guide
+    promises (overshoot first when a descending point has to be reached from below)."""
+    from scanplan.run import GuidedRun, QuietUI, RunOptions, RunStopped
+
+    plan = one_pass_plan()
+    btf, _ = fake_btf_at(plan, 0, -10.0)  # DHSTB001 10 A below a descending point
+    shown: list = []
+
+    class UI(QuietUI):
+        def show_point(self, point, steps, writes):
+            shown.append((steps, writes))
+
+        def confirm(self, prompt):
+            return False  # the crew stops after seeing the steps
+
+    run = GuidedRun(
+        plan,
+        checker=btf.checker(),
+        store=SQLiteStore(tmp_path / "s.sqlite"),
+        runcontrol=btf.runcontrol,
+        options=RunOptions(periods=(0,)),
+        ui=UI(btf.clock),
+        clock=btf.clock,
+    )
+    with pytest.raises(RunStopped):
+        run.run()
+    steps, writes = shown[0]
+    pt = plan.point(0)
+    assert not writes and len(steps) == 2
+    assert steps[0]["DHSTB001"] > pt.dhstb01_current_a  # overshoot above, then down to it
+    assert steps[-1]["DHSTB001"] == pytest.approx(pt.dhstb01_current_a)

@@ -344,7 +344,7 @@ class GuidedRun:
         from beamline.hysteresis import parameters
 
         targets = {d.element: d.planned_current_a(pt) for d in dipoles()}
-        if not (self.options.enable_writes and self.options.approach):
+        if not self.options.approach:  # crew-sets mode shows the overshoot steps too
             return [targets]
         hp = parameters()
         now: dict[str, float] = {}
