@@ -160,17 +160,17 @@ def test_a_run_on_the_simulator_survives_a_trip_a_beam_loss_and_a_dead_timepix(
         if not wait_for(started, 60.0):
             return
         for n, (inject, clear) in enumerate(steps, start=1):
-            wait_for(lambda n=n: count(KIND_RESUMED) >= n - 1, 30.0)  # the last one is over
+            wait_for(lambda n=n: count(KIND_RESUMED) >= n - 1, 90.0)  # the last one is over
             time.sleep(1.0)
             inject()
-            wait_for(lambda n=n: suspended(n), 20.0)
+            wait_for(lambda n=n: suspended(n), 60.0)
             time.sleep(1.0)
             clear()
 
     t = threading.Thread(target=faults, daemon=True)
     t.start()
     try:
-        out, err = proc.communicate(timeout=150)
+        out, err = proc.communicate(timeout=250)
     finally:
         if proc.poll() is None:
             proc.kill()
