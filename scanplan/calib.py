@@ -123,9 +123,9 @@ def dhstb02_settings(
 ) -> list[SteeringSolution]:
     """Model-based DHSTB02 current [A] putting a beam of each total energy [MeV] at x = 0 at
     ``target`` (one xtrack model, built once). DHSTB01 at the given currents [A] (one per
-    energy; default: the current that bends that energy onto the design orbit); with a
-    DHSTB01 current other than that, the slits are opened while solving (the orbit of the
-    beam, not its transmission)."""
+    energy; default: the current that bends that energy onto the design orbit). The beam
+    steered is the part of the LINAC beam that the slits transmit at that DHSTB01 current
+    (see :mod:`beamline.steering`)."""
     from beamline.model import BeamLine
     from beamline.steering import dhstb02_setting_for_energy
 
@@ -138,9 +138,5 @@ def dhstb02_settings(
     out = []
     for k, energy in enumerate(energies):
         i1 = None if dhstb01_currents_a is None else float(dhstb01_currents_a[k])
-        out.append(
-            dhstb02_setting_for_energy(
-                bl, energy, dhstb01_current_a=i1, target=target, open_slits=i1 is not None
-            )
-        )
+        out.append(dhstb02_setting_for_energy(bl, energy, dhstb01_current_a=i1, target=target))
     return out

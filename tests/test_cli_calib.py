@@ -137,10 +137,13 @@ def test_dhstb02_command() -> None:
     rows = run_json("dhstb02", "--energy-mev", "282.5,270")
     assert [r["energy_mev"] for r in rows] == [282.5, 270.0]
     for row in rows:
-        # matched DHSTB01: the model solution is the calibration-nominal current (facts 3 curve)
+        # matched DHSTB01: the transmitted beam is centred on the energy, so the solution is
+        # the calibration-nominal current (facts 3 curve) within the centroid's statistics
+        # (0.02 A ~ 0.1 mm at the target)
         p = math.sqrt(row["energy_mev"] ** 2 - ELECTRON_MASS_MEV**2)
-        assert row["current_a"] == pytest.approx((p / 0.0551318 - 27.16) / 28.446, abs=1e-8)
-        assert abs(row["x_target_mm"]) < 1e-9
+        assert row["current_a"] == pytest.approx((p / 0.0551318 - 27.16) / 28.446, abs=0.02)
+        assert abs(row["x_target_mm"]) < 1e-4
+        assert row["n_transmitted"] > 500
     assert_user_error(
         run("dhstb02", "--energy-mev", "282.5,283", "--dhstb01-current-a", "179.5"), "give one each"
     )

@@ -232,7 +232,7 @@ def dhstb02(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Model-based DHSTB02 current that puts the beam at x = 0 on the PADME target."""
+    """Model-based DHSTB02 current that puts the transmitted beam at x = 0 on the PADME target."""
     from scanplan.calib import dhstb02_settings
 
     energies = parse_range(energy_mev, "--energy-mev")
@@ -244,10 +244,13 @@ def dhstb02(
         {
             "energy_mev": s.energy_mev,
             "dhstb01_current_a": s.dhstb01_current_a,
+            "beam_energy_mev": s.beam_energy_mev,
+            "n_transmitted": s.n_transmitted,
             "current_a": s.current_a,
             "nominal_current_a": s.nominal_current_a,
             "relative_offset": s.relative_offset,
             "x_target_mm": s.x_target_m * 1e3,
+            "centroid_sigma_mm": s.centroid_sigma_m * 1e3,
             "px_target_mrad": s.px_target * 1e3,
             "calibration": s.calibration,
         }
@@ -259,10 +262,13 @@ def dhstb02(
     columns = [
         ("energy_mev", "E [MeV]", ".3f"),
         ("dhstb01_current_a", "DHSTB01 [A]", ".4f"),
+        ("beam_energy_mev", "transmitted E [MeV]", ".3f"),
+        ("n_transmitted", "N", "d"),
         ("current_a", "DHSTB02 [A]", ".4f"),
         ("nominal_current_a", "nominal [A]", ".4f"),
         ("relative_offset", "ε", ".5f"),
         ("x_target_mm", "x target [mm]", ".2e"),
+        ("centroid_sigma_mm", "σ(x̄) [mm]", ".3f"),
         ("px_target_mrad", "px target [mrad]", ".4f"),
         ("calibration", "calibration", ""),
     ]
