@@ -339,7 +339,6 @@ def current_for_energy(
     p_beam = _magnet_momentum_from_energy(energy, choice.scale)
     field_g = cal.field_g_from_momentum(p_beam * (1.0 + eps))
     current = choice.curve.current(field_g)
-    lo, hi = choice.curve.valid_current_a
     if choice.curve.is_extrapolation(current) and not extrapolate:
         e_lo, e_hi = calibrated_energy_range_mev(
             choice.spec.name, branch=branch, calibration=choice.curve.name, scale=choice.scale.name
