@@ -69,7 +69,7 @@ def test_energy_from_fields_and_current_for_energy() -> None:
     assert [r["energy_mev"] for r in cur] == [282.27, 283.02]
     assert cur[1]["current_a"] - cur[0]["current_a"] == pytest.approx(0.48, abs=0.01)  # facts 3
     assert all(
-        r["branch"] == "descending" and r["calibration"].startswith("run3_desc_mean_v1@")
+        r["branch"] == "descending" and r["calibration"].startswith("run3_desc_v2@")
         for r in cur
     )
     assert all(REQUIRED <= set(r) for r in cur)
@@ -101,7 +101,7 @@ def test_history_command() -> None:
         (("energy", "--current-a", "500"), "supply range 0..400 A"),
         (("energy", "--current-a", "120"), "130.66..190.132 A"),
         # facts 4: the 2022 scan's lowest and highest points, 206.6 and 300.1 MeV
-        (("current", "--energy-mev", "330"), "calibrated range 206.62..300.14 MeV"),
+        (("current", "--energy-mev", "330"), "calibrated range 206.59..300.14 MeV"),
         (("energy", "--current-a", "170", "--magnet", "DHSTB9"), "unknown magnet 'DHSTB9'"),
         (
             ("energy", "--current-a", "170", "--calibration", "v0"),

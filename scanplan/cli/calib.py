@@ -7,7 +7,7 @@ energies), ``history`` (hysteresis branch of a sequence of set currents), ``dhst
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -177,12 +177,15 @@ def history(
         previous_current_a=previous_current_a,
         standardised=standardised,
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "index": s.index,
             "current_a": s.current_a,
             "branch": s.branch or "unknown",
             "field_offset_g": s.field_offset_g,
+            "branch_offset_g": s.branch_offset_g,
+            "drift_offset_g": s.drift_offset_g,
+            "cycle": s.cycle,
             "sigma_field_g": s.sigma_field_g,
             "approach_currents_a": list(s.approach_currents_a),
             "warnings": list(s.warnings),
@@ -197,6 +200,17 @@ def history(
                 "preferred_branch": hist.preferred_branch,
                 "recommendation": hist.recommendation,
                 "recommended_sequence_a": list(hist.recommended_sequence_a),
+                "model": None
+                if hist.model is None
+                else {
+                    "branch_g": hist.model.branch_g,
+                    "branch_sigma_g": hist.model.branch_sigma_g,
+                    "branch_fit_g": hist.model.branch_fit_g,
+                    "branch_rule": hist.model.branch_rule,
+                    "drift_g_per_cycle": hist.model.drift_g_per_cycle,
+                    "drift_sigma_g_per_cycle": hist.model.drift_sigma_g_per_cycle,
+                    "version": hist.model.version,
+                },
                 "steps": rows,
             }
         )
@@ -207,12 +221,24 @@ def history(
         ("index", "step", ""),
         ("current_a", "I [A]", ".4f"),
         ("branch", "branch", ""),
+        ("branch_offset_g", "ΔB branch [G]", ".2f"),
+        ("cycle", "cycle", "d"),
+        ("drift_offset_g", "ΔB drift [G]", ".2f"),
         ("field_offset_g", "ΔB [G]", ".2f"),
         ("sigma_field_g", "σB [G]", ".2f"),
         ("approach", "approach [A]", ""),
     ]
     console.print(rich_table(f"{hist.magnet} hysteresis — {hist.calibration}", rows, columns))
     console.print(f"recommended: {hist.recommendation}", highlight=False, markup=False)
+    if hist.model is not None:
+        m = hist.model
+        console.print(
+            f"model ({m.version}): branch {m.branch_g:+.2f} ± {m.branch_sigma_g:.2f} G "
+            f"(descending − ascending; {m.branch_rule}), drift {m.drift_g_per_cycle:+.2f} ± "
+            f"{m.drift_sigma_g_per_cycle:.2f} G per cycle",
+            highlight=False,
+            markup=False,
+        )
     for warning in hist.warnings:
         console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
 
