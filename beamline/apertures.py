@@ -31,8 +31,9 @@ import numpy as np
 
 from .errors import BeamlineInputError
 from .lattice import LineSpec
+from .names import SLITS
 
-SLITS = ("SLTB2", "SLTB3", "SLTB4", "SLTB5")
+__all__ = ["SLITS", "CellAccumulator", "Jaws", "SlitClasses", "SlitGrid", "check_jaws", "passes"]
 
 #: Largest histogram (cells x energy bins) kept per energy; bins are widened beyond it.
 MAX_HISTOGRAM_ENTRIES = 1 << 23
@@ -126,9 +127,9 @@ class SlitGrid:
         settings: dict[str, tuple[Jaws, ...]] = {}
         planes, max_gaps = {}, {}
         for slit in SLITS:
-            info = spec.slits[slit.lower()]
-            planes[slit] = str(info["plane"])
-            max_gaps[slit] = float(info["max_gap_mm"])
+            info = spec.slit(slit)
+            planes[slit] = info.plane
+            max_gaps[slit] = info.max_gap_mm
             if slit in gaps_mm:
                 values = [Jaws.centred(float(g), centers.get(slit, 0.0)) for g in gaps_mm[slit]]
             elif slit in jaws_mm:

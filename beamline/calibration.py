@@ -28,20 +28,44 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from .constants import MEV_PER_TESLA_METRE
-from .datafiles import read_toml, require
-from .errors import BeamlineInputError, LatticeDataError
+from .datafiles import load_toml_model
+from .errors import BeamlineInputError
 from .paths import data_file
+from .schemas import (
+    BRANCHES,
+    FIELD_REFERENCES,
+    DipoleLinear,
+    DipolesFile,
+    DipoleSpec,
+    EnergyScale,
+    EnergyScalesFile,
+    HysteresisParameters,
+    MagnetSpec,
+    QuadrupolesFile,
+    ReadbackResolution,
+)
+
+__all__ = [
+    "BRANCHES",
+    "FIELD_REFERENCES",
+    "RANGE_TOLERANCE_A",
+    "DipoleCalibrations",
+    "DipoleSpec",
+    "EnergyScale",
+    "EnergyScales",
+    "HysteresisParameters",
+    "LinearExcitation",
+    "MagnetSpec",
+    "QuadrupoleCalibrations",
+    "ReadbackResolution",
+]
 
 _T = TypeVar("_T")
 
-DIPOLES = ("DHSTB01", "DHSTB02")
-QUADRUPOLES = ("Q1", "Q2", "Q3", "Q4")
-BRANCHES = ("ascending", "descending")
-FIELD_REFERENCES = ("design", "hall_probe")
 #: round-off allowance [A] of range checks (an inverse conversion lands within ~1e-13 A)
 RANGE_TOLERANCE_A = 1e-9
 
@@ -54,18 +78,19 @@ class LinearExcitation:
     ``value_rms`` is the scatter of single measurements about the curve (same unit),
     ``field_reference`` "design" or "hall_probe", ``branch`` the hysteresis branch of the
     data (``None``: not determined), ``version`` that of the data file it came from.
+    Built from a calibration entry of the data file (a "mean" entry is computed here).
     """
 
     name: str
     offset: float
     slope: float
     valid_current_a: tuple[float, float]
-    description: str = ""
-    source: str = ""
-    branch: str | None = None
-    field_reference: str = "design"
-    value_rms: float = 0.0
-    version: str = ""
+    description: str
+    source: str
+    branch: str | None
+    field_reference: str
+    value_rms: float
+    version: str
     valid_field: tuple[float, float] | None = None
 
     def value(self, current_a: float) -> float:
@@ -125,76 +150,16 @@ class LinearExcitation:
 
 
 @dataclass(frozen=True)
-class MagnetSpec:
-    """A magnet: its control-system element, supply limits and default calibration.
-
-    ``branch_calibrations`` maps "ascending"/"descending"/"unknown" to the Hall-probe
-    calibration for that approach branch (empty: no Hall-probe data for this magnet).
-    ``default_relative_offset`` is the default relative momentum offset of the setting
-    with respect to the beam (DHSTB02 steering offset; 0 for the others).
-    """
-
-    name: str
-    supply_element: str
-    current_limits_a: tuple[float, float]
-    default_calibration: str
-    branch_calibrations: dict[str, str] = field(default_factory=dict)
-    default_relative_offset: float = 0.0
-
-    def check_current(self, current_a: float) -> float:
-        """Return ``current_a`` if the supply can deliver it, else raise a clear error."""
-        lo, hi = self.current_limits_a
-        if not (lo <= current_a <= hi):
-            raise BeamlineInputError(
-                f"{self.name} current {current_a:g} A is outside the supply range {lo:g}..{hi:g} A"
-            )
-        return current_a
-
-
-@dataclass(frozen=True)
-class HysteresisParameters:
-    """Named hysteresis parameters of the dipoles (``[hysteresis]`` of dipoles.toml).
-
-    Fields [G] / [A]: ``pass_to_pass_g`` field difference between passes at equal current,
-    ``sigma_known_branch_g`` / ``sigma_unknown_branch_g`` field sigma for a set point
-    approached from a known / unknown side, ``preferred_branch`` the side to approach from,
-    ``overshoot_a`` the overshoot before approaching, ``standardisation_cycles`` cycles to
-    the supply maximum before a scan, ``min_step_a`` smallest change counted as a move.
-    """
-
-    pass_to_pass_g: float
-    sigma_known_branch_g: float
-    sigma_unknown_branch_g: float
-    preferred_branch: str
-    overshoot_a: float
-    standardisation_cycles: int
-    min_step_a: float
-
-
-@dataclass(frozen=True)
-class ReadbackResolution:
-    """Readback quantisation: PSU current [A] and Hall probe [G] (sigma = resolution/sqrt 12)."""
-
-    current_resolution_a: float
-    hall_resolution_g: float
-
-    @property
-    def sigma_current_a(self) -> float:
-        return self.current_resolution_a / math.sqrt(12.0)
-
-    @property
-    def sigma_field_g(self) -> float:
-        return self.hall_resolution_g / math.sqrt(12.0)
-
-
-@dataclass(frozen=True)
 class DipoleCalibrations:
+    """The dipole data file: ``version``, ``bending_power_mev_per_g`` [MeV/c per G],
+    ``magnets``, excitation ``calibrations`` (means computed), ``hysteresis``, ``readback``."""
+
     version: str
     bending_power_mev_per_g: float
-    magnets: dict[str, MagnetSpec]
+    magnets: dict[str, DipoleSpec]
     calibrations: dict[str, LinearExcitation]
-    hysteresis: HysteresisParameters | None = None
-    readback: ReadbackResolution | None = None
+    hysteresis: HysteresisParameters
+    readback: ReadbackResolution
 
 
 @dataclass(frozen=True)
@@ -205,108 +170,43 @@ class QuadrupoleCalibrations:
 
 
 @dataclass(frozen=True)
-class EnergyScale:
-    """Absolute energy scale: ``E = sqrt(p_magnet^2 + m_e^2) + offset_mev``.
-
-    ``sigma_mev`` is the uncertainty of the absolute scale, ``fit_rms_mev`` the rms of the
-    points it was fitted on, ``field_reference`` "hall_probe" (defined on the Hall field)
-    or "any".
-    """
-
-    name: str
-    version: str
-    offset_mev: float
-    sigma_mev: float
-    fit_rms_mev: float
-    field_reference: str
-    description: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    def accepts(self, calibration: LinearExcitation) -> bool:
-        """Whether the scale may be applied to fields from ``calibration``."""
-        return self.field_reference == "any" or self.field_reference == calibration.field_reference
-
-
-@dataclass(frozen=True)
 class EnergyScales:
     version: str
     default_scale: str
     scales: dict[str, EnergyScale]
 
 
-def _magnets(raw: dict, where: str) -> dict[str, MagnetSpec]:
-    out = {}
-    for name, m in require(raw, "magnets", where).items():
-        w = f"{where} [magnets.{name}]"
-        lo, hi = require(m, "current_limits_a", w)
-        branch_cals = dict(m.get("branch_calibrations", {}))
-        bad = set(branch_cals) - {*BRANCHES, "unknown"}
-        if bad:
-            raise LatticeDataError(f"{w}: unknown branch(es) {sorted(bad)} in branch_calibrations")
-        out[name] = MagnetSpec(
-            name=name,
-            supply_element=require(m, "supply_element", w),
-            current_limits_a=(float(lo), float(hi)),
-            default_calibration=require(m, "default_calibration", w),
-            branch_calibrations=branch_cals,
-            default_relative_offset=float(m.get("default_relative_offset", 0.0)),
-        )
-    return out
-
-
-def _linear(
-    raw: dict, where: str, offset_key: str, slope_key: str, rms_key: str, version: str
-) -> dict[str, LinearExcitation]:
+def _dipole_curves(data: DipolesFile) -> dict[str, LinearExcitation]:
+    """Excitation curves of the dipole file; a "mean" entry averages its (linear) members."""
     out: dict[str, LinearExcitation] = {}
-    tables = require(raw, "calibrations", where)
-    # plain linear curves first, then means of them
-    for name, c in sorted(tables.items(), key=lambda kv: kv[1].get("kind", "linear") == "mean"):
-        w = f"{where} [calibrations.{name}]"
-        kind = c.get("kind", "linear")
-        if kind == "linear":
-            lo, hi = require(c, "valid_current_a", w)
-            offset = float(require(c, offset_key, w))
-            slope = float(require(c, slope_key, w))
-            vf = c.get("valid_field_g")
-            valid_field = None if vf is None else (float(vf[0]), float(vf[1]))
-        elif kind == "mean":
-            members = require(c, "members", w)
-            missing = [m for m in members if m not in out]
-            if not members or missing:
-                raise LatticeDataError(f"{w}: members must be linear calibrations, not {missing}")
-            curves = [out[m] for m in members]
-            offset = math.fsum(cv.offset for cv in curves) / len(curves)
-            slope = math.fsum(cv.slope for cv in curves) / len(curves)
-            lo = max(cv.valid_current_a[0] for cv in curves)
-            hi = min(cv.valid_current_a[1] for cv in curves)
-            fields = [cv.valid_field for cv in curves]
-            valid_field = None
-            if all(f is not None for f in fields):
-                valid_field = (max(f[0] for f in fields if f), min(f[1] for f in fields if f))
+    for name, c in data.calibrations.items():
+        if isinstance(c, DipoleLinear):
+            offset, slope, valid = c.offset_g, c.slope_g_per_a, c.valid_current_a
+            valid_field = c.valid_field_g
         else:
-            raise LatticeDataError(f"{w}: kind must be 'linear' or 'mean', got {kind!r}")
-        if slope <= 0 or not (float(lo) < float(hi)):
-            raise LatticeDataError(f"{w}: slope must be > 0 and the valid range non-empty")
-        branch = c.get("branch")
-        if branch is not None and branch not in BRANCHES:
-            raise LatticeDataError(f"{w}: branch must be one of {BRANCHES}, got {branch!r}")
-        reference = c.get("field_reference", "design")
-        if reference not in FIELD_REFERENCES:
-            raise LatticeDataError(f"{w}: field_reference must be one of {FIELD_REFERENCES}")
+            members = [data.calibrations[m] for m in c.members]
+            linear = [m for m in members if isinstance(m, DipoleLinear)]  # checked by the model
+            offset = math.fsum(m.offset_g for m in linear) / len(linear)
+            slope = math.fsum(m.slope_g_per_a for m in linear) / len(linear)
+            valid = (
+                max(m.valid_current_a[0] for m in linear),
+                min(m.valid_current_a[1] for m in linear),
+            )
+            fields = [m.valid_field_g for m in linear if m.valid_field_g is not None]
+            valid_field = None
+            if len(fields) == len(linear):  # intersection of the members' field ranges
+                valid_field = (max(f[0] for f in fields), min(f[1] for f in fields))
         out[name] = LinearExcitation(
             name=name,
             offset=offset,
             slope=slope,
-            valid_current_a=(float(lo), float(hi)),
-            description=c.get("description", ""),
-            source=c.get("source", ""),
-            branch=branch,
-            field_reference=reference,
-            value_rms=float(c.get(rms_key, 0.0)),
-            version=version,
+            valid_current_a=valid,
+            description=c.description,
+            source=c.source or "",
+            branch=c.branch,
+            field_reference=c.field_reference,
+            value_rms=c.field_rms_g,
+            version=data.version,
             valid_field=valid_field,
         )
     return out
@@ -315,91 +215,44 @@ def _linear(
 @functools.cache
 def dipole_calibrations() -> DipoleCalibrations:
     """DHSTB01/DHSTB02 calibration data from ``lattices/calibrations/dipoles.toml``."""
-    path = data_file("calibrations", "dipoles.toml")
-    raw = read_toml(path)
-    w = str(path)
-    version = require(raw, "version", w)
-    cals = _linear(raw, w, "offset_g", "slope_g_per_a", "field_rms_g", version)
-    magnets = _magnets(raw, w)
-    for spec in magnets.values():
-        for cal in (spec.default_calibration, *spec.branch_calibrations.values()):
-            if cal not in cals:
-                raise LatticeDataError(f"{w}: magnet {spec.name} names unknown calibration {cal}")
-    hyst = raw.get("hysteresis")
-    hysteresis = None
-    if hyst is not None:
-        hw = f"{w} [hysteresis]"
-        hysteresis = HysteresisParameters(
-            pass_to_pass_g=float(require(hyst, "pass_to_pass_g", hw)),
-            sigma_known_branch_g=float(require(hyst, "sigma_known_branch_g", hw)),
-            sigma_unknown_branch_g=float(require(hyst, "sigma_unknown_branch_g", hw)),
-            preferred_branch=require(hyst, "preferred_branch", hw),
-            overshoot_a=float(require(hyst, "overshoot_a", hw)),
-            standardisation_cycles=int(require(hyst, "standardisation_cycles", hw)),
-            min_step_a=float(require(hyst, "min_step_a", hw)),
-        )
-        if hysteresis.preferred_branch not in BRANCHES:
-            raise LatticeDataError(f"{hw}: preferred_branch must be one of {BRANCHES}")
-    rb = raw.get("readback")
-    readback = None
-    if rb is not None:
-        readback = ReadbackResolution(
-            current_resolution_a=float(require(rb, "current_resolution_a", f"{w} [readback]")),
-            hall_resolution_g=float(require(rb, "hall_resolution_g", f"{w} [readback]")),
-        )
+    data = load_toml_model(data_file("calibrations", "dipoles.toml"), DipolesFile)
     return DipoleCalibrations(
-        version=version,
-        bending_power_mev_per_g=float(require(raw, "bending_power_mev_per_g", w)),
-        magnets=magnets,
-        calibrations=cals,
-        hysteresis=hysteresis,
-        readback=readback,
+        version=data.version,
+        bending_power_mev_per_g=data.bending_power_mev_per_g,
+        magnets=data.magnets,
+        calibrations=_dipole_curves(data),
+        hysteresis=data.hysteresis,
+        readback=data.readback,
     )
 
 
 @functools.cache
 def quadrupole_calibrations() -> QuadrupoleCalibrations:
     """Q1-Q4 calibration data from ``lattices/calibrations/quadrupoles.toml``."""
-    path = data_file("calibrations", "quadrupoles.toml")
-    raw = read_toml(path)
-    version = require(raw, "version", str(path))
-    return QuadrupoleCalibrations(
-        version=version,
-        magnets=_magnets(raw, str(path)),
-        calibrations=_linear(
-            raw, str(path), "offset_tpm", "slope_tpm_per_a", "gradient_rms_tpm", version
-        ),
-    )
+    data = load_toml_model(data_file("calibrations", "quadrupoles.toml"), QuadrupolesFile)
+    curves = {
+        name: LinearExcitation(
+            name=name,
+            offset=c.offset_tpm,
+            slope=c.slope_tpm_per_a,
+            valid_current_a=c.valid_current_a,
+            description=c.description,
+            source=c.source or "",
+            branch=None,
+            field_reference=c.field_reference,
+            value_rms=c.gradient_rms_tpm,
+            version=data.version,
+        )
+        for name, c in data.calibrations.items()
+    }
+    return QuadrupoleCalibrations(version=data.version, magnets=data.magnets, calibrations=curves)
 
 
 @functools.cache
 def energy_scales() -> EnergyScales:
     """Absolute energy scales from ``lattices/calibrations/energy_scale.toml``."""
-    path = data_file("calibrations", "energy_scale.toml")
-    raw = read_toml(path)
-    w = str(path)
-    version = require(raw, "version", w)
-    scales = {}
-    for name, s in require(raw, "scales", w).items():
-        sw = f"{w} [scales.{name}]"
-        ref = s.get("field_reference", "any")
-        if ref not in ("any", *FIELD_REFERENCES):
-            raise LatticeDataError(
-                f"{sw}: field_reference must be 'any' or one of {FIELD_REFERENCES}"
-            )
-        scales[name] = EnergyScale(
-            name=name,
-            version=version,
-            offset_mev=float(require(s, "offset_mev", sw)),
-            sigma_mev=float(require(s, "sigma_mev", sw)),
-            fit_rms_mev=float(s.get("fit_rms_mev", 0.0)),
-            field_reference=ref,
-            description=s.get("description", ""),
-        )
-    default = require(raw, "default_scale", w)
-    if default not in scales:
-        raise LatticeDataError(f"{w}: default_scale '{default}' is not defined")
-    return EnergyScales(version=version, default_scale=default, scales=scales)
+    data = load_toml_model(data_file("calibrations", "energy_scale.toml"), EnergyScalesFile)
+    return EnergyScales(version=data.version, default_scale=data.default_scale, scales=data.scales)
 
 
 def _named(table: Mapping[str, _T], name: str, what: str) -> _T:
@@ -421,23 +274,32 @@ def energy_scale(name: str | None = None) -> EnergyScale:
 def magnet_spec(magnet: str) -> MagnetSpec:
     """Spec of a dipole or quadrupole by its BTF name (case-insensitive)."""
     key = magnet.upper()
-    for family in (dipole_calibrations().magnets, quadrupole_calibrations().magnets):
-        if key in family:
-            return family[key]
-    allowed = ", ".join((*DIPOLES, *QUADRUPOLES))
+    dipoles, quads = dipole_calibrations().magnets, quadrupole_calibrations().magnets
+    if key in dipoles:
+        return dipoles[key]
+    if key in quads:
+        return quads[key]
+    allowed = ", ".join((*dipoles, *quads))
     raise BeamlineInputError(f"unknown magnet '{magnet}'; known magnets: {allowed}")
 
 
-def dipole_spec(magnet: str) -> MagnetSpec:
+def dipole_spec(magnet: str) -> DipoleSpec:
     """Spec of DHSTB01 or DHSTB02 (a clear error for any other name)."""
-    return _family_spec(magnet, DIPOLES, "dipole")
-
-
-def _family_spec(magnet: str, family: tuple[str, ...], kind: str) -> MagnetSpec:
-    """Spec of ``magnet``, which must be one of ``family`` (its ``kind``, e.g. "dipole")."""
+    dipoles = dipole_calibrations().magnets
     spec = magnet_spec(magnet)
-    if spec.name not in family:
-        raise BeamlineInputError(f"{spec.name} is not a {kind}; {kind}s: {', '.join(family)}")
+    if not isinstance(spec, DipoleSpec):
+        raise BeamlineInputError(f"{spec.name} is not a dipole; dipoles: {', '.join(dipoles)}")
+    return spec
+
+
+def quadrupole_spec(magnet: str) -> MagnetSpec:
+    """Spec of Q1..Q4 (a clear error for any other name)."""
+    quads = quadrupole_calibrations().magnets
+    spec = magnet_spec(magnet)
+    if spec.name not in quads:
+        raise BeamlineInputError(
+            f"{spec.name} is not a quadrupole; quadrupoles: {', '.join(quads)}"
+        )
     return spec
 
 
@@ -453,7 +315,7 @@ def branch_calibration(magnet: str, branch: str | None) -> LinearExcitation | No
     ``None``/"unknown"); ``None`` if the magnet has no Hall-probe data."""
     spec = dipole_spec(magnet)
     key = check_branch(branch) or "unknown"
-    name = spec.branch_calibrations.get(key)
+    name = spec.branch_calibration_name(key)
     return None if name is None else dipole_calibrations().calibrations[name]
 
 
@@ -471,7 +333,7 @@ def check_branch(branch: str | None) -> str | None:
 
 def quadrupole_calibration(magnet: str, calibration: str | None = None) -> LinearExcitation:
     """The gradient curve used for quadrupole ``magnet`` (default unless ``calibration``)."""
-    spec = _family_spec(magnet, QUADRUPOLES, "quadrupole")
+    spec = quadrupole_spec(magnet)
     name = calibration or spec.default_calibration
     return _named(quadrupole_calibrations().calibrations, name, "quadrupole calibration")
 
@@ -535,15 +397,16 @@ def madx_definitions(
     lines = [
         f"! calibrations: {dipole_calibrations().version}, {quadrupole_calibrations().version}"
     ]
-    for magnet in DIPOLES:
+    for magnet, dspec in dipole_calibrations().magnets.items():
         cal = dipole_calibration(magnet, dip_names.get(magnet))
-        m = magnet.lower()
+        m = dspec.lattice_element
         lines.append(f"! {magnet}: {cal.name} ({cal.description})")
-        lines.append(f"b_{m}_g := {cal.offset!r} + {cal.slope!r} * i_{m}_a;")
+        lines.append(f"b_{m}_g := {cal.offset!r} + {cal.slope!r} * {dspec.knob};")
         lines.append(f"brho_{m}_tm := {power!r} * b_{m}_g / {MEV_PER_TESLA_METRE!r};")
-    for magnet in QUADRUPOLES:
+    for magnet, qspec in quadrupole_calibrations().magnets.items():
         cal = quadrupole_calibration(magnet, quad_names.get(magnet))
-        m = magnet.lower()
         lines.append(f"! {magnet}: {cal.name}")
-        lines.append(f"g_{m}_tpm := {cal.offset!r} + {cal.slope!r} * i_{m}_a;")
+        lines.append(
+            f"g_{qspec.lattice_element}_tpm := {cal.offset!r} + {cal.slope!r} * {qspec.knob};"
+        )
     return "\n".join(lines) + "\n"

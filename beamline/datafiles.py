@@ -88,7 +88,9 @@ def validation_message(where: str, exc: ValidationError) -> str:
         elif err.get("type") == "missing":
             parts.append(f"missing key '{key}'")
         else:
-            parts.append(f"key '{key}': {err.get('msg', 'invalid')}")
+            # a ValueError raised by a validator: its text, without pydantic's prefix
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(msg if not err.get("loc") else f"key '{key}': {msg}")
     return f"{where}: " + "; ".join(parts)
 
 
@@ -103,6 +105,18 @@ def validate_data(
         return model.model_validate(data)
     except ValidationError as exc:
         raise error(validation_message(where, exc)) from None
+
+
+def replace_fields(
+    instance: M,
+    where: str,
+    changes: Mapping[str, Any],
+    error: type[Exception] = BeamlineInputError,
+) -> M:
+    """A validated copy of ``instance`` with ``changes``; an unknown name or a bad value is
+    ``error`` naming ``where`` and the key (``model_copy(update=...)`` would not validate)."""
+    data = {**instance.model_dump(), **changes}
+    return validate_data(data, type(instance), where, error)
 
 
 def load_toml_model(

@@ -108,7 +108,7 @@ class EnergyEstimate:
 
 @dataclass(frozen=True)
 class _Choice:
-    spec: cal.MagnetSpec
+    spec: cal.DipoleSpec
     curve: cal.LinearExcitation
     scale: cal.EnergyScale
     branch: str | None
@@ -173,8 +173,7 @@ def _de_dfield(p_magnet_mev: float) -> float:
 
 
 def _readback() -> cal.ReadbackResolution:
-    rb = cal.dipole_calibrations().readback
-    return rb if rb is not None else cal.ReadbackResolution(0.0, 0.0)
+    return cal.dipole_calibrations().readback
 
 
 def _build(

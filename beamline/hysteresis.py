@@ -248,11 +248,8 @@ def _model_for(magnet: str) -> HysteresisModel | None:
 
 
 def parameters() -> cal.HysteresisParameters:
-    """The hysteresis parameters of the dipole data file."""
-    params = cal.dipole_calibrations().hysteresis
-    if params is None:
-        raise LatticeDataError("dipoles.toml has no [hysteresis] table")
-    return params
+    """The hysteresis parameters of the dipole data file (``[hysteresis]``, required)."""
+    return cal.dipole_calibrations().hysteresis
 
 
 def branch_field_offset_g(magnet: str, current_a: float, branch: str | None) -> float:

@@ -11,68 +11,37 @@ from __future__ import annotations
 import argparse
 import functools
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import calibration
 from .constants import ELECTRON_MASS_MEV, momentum_mev_from_energy, rigidity_tm_from_momentum
-from .datafiles import data_names, named_data_file, read_toml, require
-from .errors import BeamlineInputError, LatticeDataError
+from .datafiles import data_names, load_toml_model, named_data_file
+from .errors import LatticeDataError
 from .paths import data_file
+from .schemas import LineSpec, Settings, SettingsFile
+
+__all__ = [
+    "LINE_DIR",
+    "LineSpec",
+    "Settings",
+    "available_settings",
+    "line_spec",
+    "load_settings",
+    "madx_beam_command",
+    "madx_deck",
+    "read_strength_values",
+    "reference_rigidity_tm",
+    "standalone_deck",
+]
 
 LINE_DIR = "btf_padme"
 
 
-@dataclass(frozen=True)
-class LineSpec:
-    """Line-level parameters from ``lattices/btf_padme/line.toml``."""
-
-    version: str
-    sequence_file: Path
-    sequence_name: str
-    default_settings: str
-    energy_range_mev: tuple[float, float]
-    key_points: dict[str, str]
-    slits: dict[str, dict]
-
-    def check_energy(self, energy_mev: float) -> float:
-        lo, hi = self.energy_range_mev
-        if not (lo <= energy_mev <= hi):
-            raise BeamlineInputError(
-                f"beam energy {energy_mev:g} MeV is outside the line's range {lo:g}..{hi:g} MeV"
-            )
-        return energy_mev
-
-
-@dataclass(frozen=True)
-class Settings:
-    """A named settings entry: the .str strength file and its metadata."""
-
-    name: str
-    version: str
-    description: str
-    strength_file: Path
-    beam: str
-    reference_energy_mev: float
-    dipole_calibration: str
-    quadrupole_calibration: str
-
-
 @functools.cache
 def line_spec() -> LineSpec:
-    path = data_file(LINE_DIR, "line.toml")
-    raw = read_toml(path)
-    w = str(path)
-    lo, hi = require(raw, "energy_range_mev", w)
-    return LineSpec(
-        version=require(raw, "version", w),
-        sequence_file=data_file(LINE_DIR, require(raw, "sequence_file", w)),
-        sequence_name=require(raw, "sequence_name", w),
-        default_settings=require(raw, "default_settings", w),
-        energy_range_mev=(float(lo), float(hi)),
-        key_points=dict(require(raw, "key_points", w)),
-        slits=dict(require(raw, "slits", w)),
-    )
+    """The line parameters of ``lattices/btf_padme/line.toml`` (sequence file resolved)."""
+    spec = load_toml_model(data_file(LINE_DIR, "line.toml"), LineSpec)
+    return spec.model_copy(update={"sequence_file": data_file(LINE_DIR, str(spec.sequence_file))})
 
 
 def available_settings() -> list[str]:
@@ -85,18 +54,9 @@ def load_settings(name: str | None = None) -> Settings:
     """Settings entry by name (the line's default when ``None``)."""
     name = name or line_spec().default_settings
     path = named_data_file("settings", name, LINE_DIR, "settings")
-    raw = read_toml(path)
-    w = str(path)
-    return Settings(
-        name=name,
-        version=require(raw, "version", w),
-        description=raw.get("description", ""),
-        strength_file=data_file(LINE_DIR, "settings", require(raw, "strength_file", w)),
-        beam=require(raw, "beam", w),
-        reference_energy_mev=float(require(raw, "reference_energy_mev", w)),
-        dipole_calibration=require(raw, "dipole_calibration", w),
-        quadrupole_calibration=require(raw, "quadrupole_calibration", w),
-    )
+    entry = load_toml_model(path, SettingsFile)
+    strength = data_file(LINE_DIR, "settings", str(entry.strength_file))
+    return Settings(name=name, **{**dict(entry), "strength_file": strength})
 
 
 _STATEMENT = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*:?=\s*([^;]+);", re.IGNORECASE | re.MULTILINE)
@@ -133,8 +93,8 @@ def madx_deck(settings: str | None = None, energy_mev: float | None = None) -> s
     spec = line_spec()
     energy = spec.check_energy(s.reference_energy_mev if energy_mev is None else energy_mev)
     calib = calibration.madx_definitions(
-        {m: s.dipole_calibration for m in calibration.DIPOLES},
-        {m: s.quadrupole_calibration for m in calibration.QUADRUPOLES},
+        {m: s.dipole_calibration for m in calibration.dipole_calibrations().magnets},
+        {m: s.quadrupole_calibration for m in calibration.quadrupole_calibrations().magnets},
     )
     read_strength_values(s.strength_file)  # fail early on a malformed settings file
     parts = [
@@ -154,18 +114,27 @@ def madx_beam_command(energy_mev: float) -> str:
     return f"beam, particle=positron, energy={energy_mev * 1e-3!r};"
 
 
+def standalone_deck(settings: str | None = None, energy_mev: float | None = None) -> str:
+    """A MAD-X deck that runs on its own: :func:`madx_deck` plus ``beam`` and ``use``.
+
+    ``energy_mev`` [MeV] defaults to the settings' reference energy.
+    """
+    s = load_settings(settings)
+    energy = s.reference_energy_mev if energy_mev is None else energy_mev
+    text = madx_deck(settings, energy)
+    return text + madx_beam_command(energy) + f"\nuse, sequence={line_spec().sequence_name};\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Write a stand-alone MAD-X deck: ``python -m beamline.lattice -o deck.madx``."""
+    """Print a stand-alone MAD-X deck: ``python -m beamline.lattice > deck.madx``.
+
+    The deck goes to stdout: ``beamline`` writes no files.
+    """
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--settings", default=None)
     parser.add_argument("--energy-mev", type=float, default=None)
-    parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
-    s = load_settings(args.settings)
-    energy = s.reference_energy_mev if args.energy_mev is None else args.energy_mev
-    text = madx_deck(args.settings, energy)
-    text += madx_beam_command(energy) + f"\nuse, sequence={line_spec().sequence_name};\n"
-    Path(args.output).write_text(text)
+    print(standalone_deck(args.settings, args.energy_mev), end="")
     return 0
 
 

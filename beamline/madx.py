@@ -6,14 +6,18 @@ cpymad is an optional dependency (the ``test`` extra); it is imported only when 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import lattice
 from .model import BeamLine
 
+if TYPE_CHECKING:  # pragma: no cover
+    from cpymad.madx import Madx, Table
 
-def madx_for(bl: BeamLine, overrides: Mapping[str, float] | None = None):
+
+def madx_for(bl: BeamLine, overrides: Mapping[str, float] | None = None) -> Madx:
     """A cpymad Madx instance loaded with the deck of ``bl`` and its present knob values;
     ``overrides`` are MAD-X globals set after the knobs (e.g. ``sltb4_gap_mm``)."""
     from cpymad.madx import Madx
@@ -34,7 +38,7 @@ def madx_for(bl: BeamLine, overrides: Mapping[str, float] | None = None):
     return madx
 
 
-def madx_twiss(madx, bl: BeamLine):
+def madx_twiss(madx: Madx, bl: BeamLine) -> Table:
     """MAD-X twiss from the beam's initial Twiss at the line start, with R-matrices."""
     b = bl.beam
     return madx.twiss(
@@ -47,6 +51,6 @@ def madx_to_xtrack_similarity(beta0: float) -> np.ndarray:
     return np.diag([1.0, 1.0, 1.0, 1.0, beta0, 1.0 / beta0])
 
 
-def madx_r_matrix(tw, index: int) -> np.ndarray:
+def madx_r_matrix(tw: Table, index: int) -> np.ndarray:
     """Cumulative 6x6 map from the start to row ``index`` of a MAD-X twiss with rmatrix."""
     return np.array([[tw[f"re{a}{c}"][index] for c in range(1, 7)] for a in range(1, 7)])

@@ -21,12 +21,13 @@ from .beam import BeamParameters, load_beam
 from .constants import ELECTRON_MASS_EV, ELECTRON_MASS_MEV, momentum_mev_from_energy
 from .errors import BeamlineInputError, LatticeDataError
 from .lattice import LineSpec, Settings, line_spec, load_settings, madx_deck, reference_rigidity_tm
+from .names import DIPOLES, MAGNETS, QUADRUPOLES, SLITS, check_slit, lattice_element
 
 if TYPE_CHECKING:  # pragma: no cover
     import xtrack as xt
 
-BENDS = ("dhstb01", "dhstb02")
-SLITS = ("SLTB2", "SLTB3", "SLTB4", "SLTB5")
+#: lattice elements of the dipoles (``dhstb01``, ``dhstb02``)
+BENDS: tuple[str, ...] = tuple(lattice_element(m) for m in DIPOLES)
 
 
 def configure_fast_bends(line: xt.Line, names: Iterable[str] = BENDS) -> None:
@@ -39,15 +40,8 @@ def configure_fast_bends(line: xt.Line, names: Iterable[str] = BENDS) -> None:
         line[name].num_multipole_kicks = 1
 
 
-def _knob_current(magnet: str) -> str:
-    return f"i_{magnet.lower()}_a"
-
-
 def _slit_key(slit: str) -> str:
-    key = slit.upper()
-    if key not in SLITS:
-        raise BeamlineInputError(f"unknown slit '{slit}'; slits: {', '.join(SLITS)}")
-    return key.lower()
+    return check_slit(slit).lower()
 
 
 class BeamLine:
@@ -98,7 +92,7 @@ class BeamLine:
         self.beam = beam or load_beam(self.settings.beam)
         self._energy_mev = math.nan
         self.set_energy(energy, match_dipoles=match_dipoles)
-        for magnet in (*calibration.DIPOLES, *calibration.QUADRUPOLES):
+        for magnet in MAGNETS:
             calibration.magnet_spec(magnet).check_current(self.current_a(magnet))
         for slit in SLITS:
             self._check_gap(slit, self.gap_mm(slit))
@@ -107,7 +101,7 @@ class BeamLine:
     # ---- structure ---------------------------------------------------------------------
     def _check_links(self) -> None:
         """Refuse a lattice whose dipoles or quads are not tied to the current knobs."""
-        for name in (*BENDS, "q1", "q2", "q3", "q4"):
+        for name in (*BENDS, *(lattice_element(q) for q in QUADRUPOLES)):
             attr = "k0" if name in BENDS else "k1"
             expr = getattr(self.line.ref[name], attr)._expr
             if expr is None:
@@ -157,7 +151,7 @@ class BeamLine:
         self.env["brho_tm"] = reference_rigidity_tm(energy_mev)
         self._energy_mev = float(energy_mev)
         if match_dipoles:
-            for magnet in calibration.DIPOLES:
+            for magnet in DIPOLES:
                 self.set_current(magnet, self.matched_dipole_current_a(magnet, energy_mev))
 
     def matched_dipole_current_a(self, magnet: str, energy_mev: float | None = None) -> float:
@@ -171,10 +165,10 @@ class BeamLine:
     def current_a(self, magnet: str) -> float:
         """Present current [A] of a dipole or quadrupole."""
         spec = calibration.magnet_spec(magnet)
-        return float(self.env[_knob_current(spec.name)])
+        return float(self.env[spec.knob])
 
     def currents_a(self) -> dict[str, float]:
-        return {m: self.current_a(m) for m in (*calibration.DIPOLES, *calibration.QUADRUPOLES)}
+        return {m: self.current_a(m) for m in MAGNETS}
 
     def set_current(self, magnet: str, current_a: float) -> None:
         """Set a magnet current [A]; out-of-range values raise before anything changes."""
@@ -182,7 +176,7 @@ class BeamLine:
         if not math.isfinite(current_a):
             raise BeamlineInputError(f"{spec.name} current must be a finite number of A")
         spec.check_current(current_a)
-        self.env[_knob_current(spec.name)] = float(current_a)
+        self.env[spec.knob] = float(current_a)
 
     def set_currents(self, currents_a: dict[str, float]) -> None:
         """Set several currents at once; all are checked before any is applied."""
@@ -193,13 +187,13 @@ class BeamLine:
 
     def polarity(self, quad: str) -> int:
         spec = calibration.magnet_spec(quad)
-        return int(self.env[f"pol_{spec.name.lower()}"])
+        return int(self.env[f"pol_{spec.lattice_element}"])
 
     def set_polarity(self, quad: str, sign: int) -> None:
         spec = calibration.magnet_spec(quad)
-        if spec.name not in calibration.QUADRUPOLES or sign not in (1, -1):
+        if spec.name not in QUADRUPOLES or sign not in (1, -1):
             raise BeamlineInputError("polarity is +1 or -1 for Q1-Q4")
-        self.env[f"pol_{spec.name.lower()}"] = sign
+        self.env[f"pol_{spec.lattice_element}"] = sign
 
     def gap_mm(self, slit: str) -> float:
         """Full gap [mm] of a slit."""
@@ -211,7 +205,7 @@ class BeamLine:
 
     def _check_gap(self, slit: str, gap_mm: float) -> None:
         key = _slit_key(slit)
-        max_gap = float(self.spec.slits[key]["max_gap_mm"])
+        max_gap = self.spec.slit(key).max_gap_mm
         if not (math.isfinite(gap_mm) and 0 < gap_mm <= max_gap):
             raise BeamlineInputError(
                 f"{key.upper()} gap {gap_mm:g} mm not allowed: must be > 0 and <= {max_gap:g} mm "
@@ -235,11 +229,11 @@ class BeamLine:
             )
         self.set_gap(slit, positive_mm - negative_mm, 0.5 * (positive_mm + negative_mm))
 
-    def knob_values(self) -> dict[str, Any]:
+    def knob_values(self) -> dict[str, float]:
         """All knobs: currents [A], polarities, gaps and centres [mm], energy [MeV]."""
-        out: dict[str, Any] = {"energy_mev": self.energy_mev}
+        out: dict[str, float] = {"energy_mev": self.energy_mev}
         out.update({f"{m.lower()}_current_a": v for m, v in self.currents_a().items()})
-        out.update({f"{q.lower()}_polarity": self.polarity(q) for q in calibration.QUADRUPOLES})
+        out.update({f"{q.lower()}_polarity": self.polarity(q) for q in QUADRUPOLES})
         for slit in SLITS:
             out[f"{slit.lower()}_gap_mm"] = self.gap_mm(slit)
             out[f"{slit.lower()}_center_mm"] = self.center_mm(slit)

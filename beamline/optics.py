@@ -7,11 +7,16 @@ Twiss values are at the element entrance. Dispersions are with respect to delta.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .errors import BeamlineInputError
 from .model import BeamLine
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xtrack as xt
 
 _TWISS_COLS = {
     "betx": "betx_m",
@@ -38,7 +43,7 @@ def rms_size_m(beta_m: float, emit_m: float, disp_m: float, sigma_delta: float) 
     return float(np.sqrt(beta_m * emit_m + (disp_m * sigma_delta) ** 2))
 
 
-def twiss_table(bl: BeamLine):
+def twiss_table(bl: BeamLine) -> xt.TwissTable:
     """xtrack TwissTable of the whole line from the beam's initial Twiss (orbit from x = 0)."""
     line = bl.line
     return line.twiss(
@@ -49,7 +54,7 @@ def twiss_table(bl: BeamLine):
     )
 
 
-def r_between(tw, start: str, end: str) -> np.ndarray:
+def r_between(tw: xt.TwissTable, start: str, end: str) -> np.ndarray:
     """6x6 map between two elements of a twiss table (xtrack returns an array here)."""
     mat = tw.get_R_matrix(start=start, end=end)
     if isinstance(mat, dict):

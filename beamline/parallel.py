@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -82,12 +82,12 @@ def map_ordered(
 
 
 def _map_distributed(
-    fn: Callable[[Any], Any],
-    items: list[Any],
+    fn: Callable[[T], R],
+    items: list[T],
     mode: str,
     workers: int,
     on_done: Callable[[int], None] | None,
-) -> list[Any]:
+) -> list[R]:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -108,13 +108,13 @@ def _map_distributed(
     try:
         futures = [client.submit(fn, item, pure=False) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}
-        results: list[Any] = [None] * len(items)
+        results: dict[int, R] = {}
         for fut in as_completed(futures):
             i = index[fut.key]
             results[i] = fut.result()
             if on_done is not None:
                 on_done(i)
-        return results
+        return [results[i] for i in range(len(items))]
     finally:
         client.close()
         if cluster is not None:

@@ -1,13 +1,19 @@
-"""Plots of the model (matplotlib, Agg backend, written to files)."""
+"""Plots of the model (matplotlib, Agg backend). Functions return the figure; the caller
+(``scanplan``) writes it: ``beamline`` writes no files."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .model import BeamLine
+from .names import SLITS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 
-def _with_drift_interiors(bl: BeamLine, tw):
+def _with_drift_interiors(bl: BeamLine, tw: pd.DataFrame) -> pd.DataFrame:
     """Add points inside drifts, where beta is a parabola and D a straight line (exact)."""
     import numpy as np
     import pandas as pd
@@ -34,9 +40,10 @@ def _with_drift_interiors(bl: BeamLine, tw):
     return pd.concat([tw[cols], *extra]).sort_values("s_m", kind="stable")
 
 
-def plot_optics(bl: BeamLine, path: Path | str) -> Path:
-    """PNG of beta_x, beta_y [m] and D_x [m] along s [m], with the elements drawn."""
+def optics_figure(bl: BeamLine) -> Figure:
+    """Figure of beta_x, beta_y [m] and D_x [m] along s [m], with the elements drawn."""
     import matplotlib
+    import matplotlib.patches
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -57,6 +64,7 @@ def plot_optics(bl: BeamLine, path: Path | str) -> Path:
     ax_d.axhline(0, color="0.7", lw=0.5)
     tab = bl.line.get_table()
     colours = {"Bend": "C0", "RBend": "C0", "Quadrupole": "C3"}
+    slits = {s.lower() for s in SLITS}
     for name, s, etype in zip(tab.name, tab.s, tab.element_type, strict=False):
         s_f = s - bl.s_frame_m
         if etype in colours:
@@ -73,7 +81,7 @@ def plot_optics(bl: BeamLine, path: Path | str) -> Path:
                 va="bottom" if sign > 0 else "top",
                 fontsize=6,
             )
-        elif name.startswith("sltb") and not name.endswith(("exit", "aper")):
+        elif name in slits:
             ax_el.axvline(s_f, color="k", lw=1.5)
             ax_el.text(s_f, 0.9, name.upper(), ha="center", va="bottom", fontsize=6)
         elif name in ("padme_target", "timepix"):
@@ -83,7 +91,4 @@ def plot_optics(bl: BeamLine, path: Path | str) -> Path:
     ax_el.axis("off")
     fig.suptitle(f"BTF→PADME optics, settings {bl.settings.name}, E = {bl.energy_mev:.2f} MeV")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig

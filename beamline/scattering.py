@@ -13,12 +13,12 @@ of bremsstrahlung).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
+from pydantic import Field
 
 from .constants import ELECTRON_MASS_MEV
+from .datafiles import DataModel
 from .errors import BeamlineInputError
 
 #: Highland constant [MeV] and logarithmic correction coefficient (PDG)
@@ -26,33 +26,28 @@ HIGHLAND_SCALE_MEV = 13.6
 HIGHLAND_LOG_COEFF = 0.088
 
 
-@dataclass(frozen=True)
-class ScatteringLayer:
-    """A thin layer of material at an element of the line.
+class ScatteringLayer(DataModel):
+    """A thin layer of material at an element of the line (``[[scattering.layers]]`` of a
+    beam file).
 
-    ``thickness_m`` and ``radiation_length_m`` [m] set ``x/X0``; ``element`` is the lattice
-    element (marker) the kick is applied at.
+    ``thickness_m`` and ``radiation_length_m`` [m] (both > 0) set ``x/X0``; ``element`` is
+    the lattice element (marker) the kick is applied at.
     """
 
     name: str
     element: str
     material: str
-    thickness_m: float
-    radiation_length_m: float
-    enabled: bool = True
-
-    def __post_init__(self) -> None:
-        if not (self.thickness_m > 0 and self.radiation_length_m > 0):
-            raise BeamlineInputError(
-                f"scattering layer {self.name}: thickness_m and radiation_length_m must be > 0"
-            )
+    thickness_m: float = Field(gt=0)
+    radiation_length_m: float = Field(gt=0)
 
     @property
     def x_over_x0(self) -> float:
         """Thickness in radiation lengths."""
         return self.thickness_m / self.radiation_length_m
 
-    def theta0_rad(self, momentum_mev: ArrayLike, mass_mev: float = ELECTRON_MASS_MEV):
+    def theta0_rad(
+        self, momentum_mev: ArrayLike, mass_mev: float = ELECTRON_MASS_MEV
+    ) -> NDArray[np.float64] | float:
         """Highland rms projected angle [rad] for particles of ``momentum_mev`` [MeV/c]."""
         return highland_theta0_rad(momentum_mev, self.x_over_x0, mass_mev=mass_mev)
 
@@ -63,7 +58,7 @@ def highland_theta0_rad(
     *,
     mass_mev: float = ELECTRON_MASS_MEV,
     charge: int = 1,
-):
+) -> NDArray[np.float64] | float:
     """Highland/PDG rms projected scattering angle [rad].
 
     ``momentum_mev`` [MeV/c] (scalar or array), ``x_over_x0`` thickness in radiation

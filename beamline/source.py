@@ -22,11 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .beam import BeamParameters, load_beam
-from .datafiles import read_toml, require
+from .beam import BeamParameters, load_beam, load_beam_file
+from .datafiles import replace_fields
 from .errors import BeamlineInputError
-from .lattice import LINE_DIR, load_settings
-from .paths import data_file
+from .lattice import load_settings
 from .scattering import ScatteringLayer
 
 #: Number of standard-normal deviates per particle for the beam (x, x', y, y', delta).
@@ -39,12 +38,14 @@ N_KICK_DEVIATES = 2
 class BeamSource:
     """Beam parameters plus the thin material layers and whether they scatter.
 
-    ``scattering`` (default on): Highland angle kicks at each layer of ``layers``.
+    ``scattering``: Highland angle kicks at each layer of ``layers`` not named in
+    ``disabled_layers`` (layers switched off keep their place, hence their random numbers).
     """
 
     beam: BeamParameters
-    layers: tuple[ScatteringLayer, ...] = ()
-    scattering: bool = True
+    layers: tuple[ScatteringLayer, ...]
+    scattering: bool
+    disabled_layers: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -57,7 +58,9 @@ class BeamSource:
     @property
     def active_layers(self) -> tuple[ScatteringLayer, ...]:
         """The layers that kick (none when scattering is off)."""
-        return tuple(la for la in self.layers if la.enabled) if self.scattering else ()
+        if not self.scattering:
+            return ()
+        return tuple(la for la in self.layers if la.name not in self.disabled_layers)
 
     def with_beam(self, **changes: float) -> BeamSource:
         """A copy with beam parameters overridden (``BeamParameters.replace`` names)."""
@@ -72,7 +75,9 @@ class BeamSource:
         if name not in names:
             raise BeamlineInputError(f"unknown scattering layer '{name}'; layers: {names}")
         layers = tuple(
-            dataclasses.replace(layer, **changes) if layer.name == name else layer
+            replace_fields(layer, f"scattering layer {name}", changes)
+            if layer.name == name
+            else layer
             for layer in self.layers
         )
         return dataclasses.replace(self, layers=layers)
@@ -81,13 +86,7 @@ class BeamSource:
         """A copy without layer ``name`` (the other layers keep their random numbers)."""
         if name not in [layer.name for layer in self.layers]:
             raise BeamlineInputError(f"unknown scattering layer '{name}'")
-        return dataclasses.replace(
-            self,
-            layers=tuple(
-                dataclasses.replace(la, enabled=False) if la.name == name else la
-                for la in self.layers
-            ),
-        )
+        return dataclasses.replace(self, disabled_layers=self.disabled_layers | {name})
 
     def with_divergence_scale(self, factor: float) -> BeamSource:
         """A copy whose rms divergence at the beam waist is ``factor`` times larger, the waist
@@ -114,7 +113,7 @@ class BeamSource:
         for layer in self.layers:
             out[f"layer_{layer.name}"] = (
                 f"{layer.material} {layer.thickness_m * 1e6:g} um, X0 {layer.radiation_length_m:g} m"
-                + ("" if layer.enabled and self.scattering else " (no scattering)")
+                + ("" if layer in self.active_layers else " (no scattering)")
             )
         return out
 
@@ -149,22 +148,8 @@ def scale_divergence(beam: BeamParameters, factor: float) -> BeamParameters:
 
 def load_layers(name: str) -> tuple[tuple[ScatteringLayer, ...], bool]:
     """Scattering layers and the default on/off switch of beam file ``name``."""
-    load_beam(name)  # clear error for an unknown name
-    path = data_file(LINE_DIR, "beams", f"{name}.toml")
-    raw = read_toml(path).get("scattering", {})
-    layers = []
-    for i, entry in enumerate(raw.get("layers", [])):
-        w = f"{path} [scattering.layers #{i}]"
-        layers.append(
-            ScatteringLayer(
-                name=require(entry, "name", w),
-                element=require(entry, "element", w),
-                material=entry.get("material", ""),
-                thickness_m=float(require(entry, "thickness_m", w)),
-                radiation_length_m=float(require(entry, "radiation_length_m", w)),
-            )
-        )
-    return tuple(layers), bool(raw.get("enabled", bool(layers)))
+    table = load_beam_file(name).scattering
+    return table.layers, table.enabled
 
 
 def load_source(

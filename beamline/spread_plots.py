@@ -1,61 +1,67 @@
-"""Plots of a spread table (matplotlib, Agg backend, written to a file).
+"""Plots of a spread table (matplotlib, Agg backend). The function returns the figure; the
+caller (``scanplan``) writes it: ``beamline`` writes no files.
 
-One PNG with three panels: relative energy spread against the SLTB4 gap per energy,
+One figure with three panels: relative energy spread against the SLTB4 gap per energy,
 transmission against spread (every row, with the front of the best settings), and the beam
 spot at the TimePix for one scan point.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import BeamlineInputError
+from .names import SLITS
 from .spread import SpreadResult, tradeoff_curve
 
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
-def plot_spread(
+#: the slit whose gap is the abscissa of panel (a)
+SCANNED_SLIT = "SLTB4"
+
+
+def spread_figure(
     result: SpreadResult,
-    path: Path | str,
     *,
     measure: str = "rms",
     target_rel_spread: float | None = None,
     spot_point: int | None = None,
-) -> Path:
-    """Write the three-panel PNG to ``path``; ``spot_point`` selects the scan point of the
-    TimePix spot (default: the middle one)."""
+) -> Figure:
+    """The three-panel figure; ``spot_point`` selects the scan point of the TimePix spot
+    (default: the middle one); ``target_rel_spread`` (fraction) is drawn when given."""
     import matplotlib
+    import matplotlib.cm
+    import matplotlib.colors
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(path)
-    if not out.parent.exists():
-        raise BeamlineInputError(f"plot folder {out.parent} does not exist")
     table = result.table
+    scanned = f"{SCANNED_SLIT.lower()}_mm"
+    others = [f"{s.lower()}_mm" for s in SLITS if s != SCANNED_SLIT]
     col = f"rel_spread_{measure}"
     fig, (ax_a, ax_t, ax_s) = plt.subplots(1, 3, figsize=(17, 5))
 
     # (a) spread vs SLTB4 gap, one curve per energy (other slits at their first setting)
     first = table.iloc[0]
     sel = table
-    for other in ("sltb2_mm", "sltb3_mm", "sltb5_mm"):
+    for other in others:
         sel = sel[sel[other] == first[other]]
     energies = np.unique(sel["energy_mev"])
     cmap = plt.get_cmap("viridis")
     norm = matplotlib.colors.Normalize(energies.min(), max(energies.max(), energies.min() + 1e-9))
     for e in energies:
-        g = sel[sel["energy_mev"] == e].sort_values("sltb4_mm")
-        ax_a.plot(g["sltb4_mm"], 100 * g[col], ".-", color=cmap(norm(e)), lw=1, ms=3)
+        g = sel[sel["energy_mev"] == e].sort_values(scanned)
+        ax_a.plot(g[scanned], 100 * g[col], ".-", color=cmap(norm(e)), lw=1, ms=3)
     if len(energies) > 1:
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax_a, label="E [MeV]")
-    ax_a.set_xlabel("SLTB4 gap [mm]")
+    ax_a.set_xlabel(f"{SCANNED_SLIT} gap [mm]")
     ax_a.set_ylabel(f"relative energy spread ({measure}) [%]")
     ax_a.set_title(
-        f"SLTB2 {first['sltb2_mm']:g} mm, SLTB3 {first['sltb3_mm']:g} mm, "
-        f"SLTB5 {first['sltb5_mm']:g} mm",
-        fontsize=9,
+        ", ".join(f"{c.removesuffix('_mm').upper()} {first[c]:g} mm" for c in others), fontsize=9
     )
     if target_rel_spread is not None:
         ax_a.axhline(100 * target_rel_spread, color="C3", ls="--", lw=1)
@@ -93,6 +99,4 @@ def plot_spread(
     ax_s.set_xlabel("x [mm]")
     ax_s.set_ylabel("y [mm]")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig

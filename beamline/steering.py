@@ -34,7 +34,8 @@ import numpy as np
 from . import calibration as cal
 from .constants import energy_mev_from_momentum
 from .errors import BeamlineInputError
-from .model import SLITS, BeamLine
+from .model import BeamLine
+from .names import SLITS
 from .source import BeamSource, draw_deviates, initial_coordinates, load_source
 
 DEFAULT_TARGET = "padme_target"
@@ -169,7 +170,7 @@ def dhstb02_current_for_axis(
             run = _centroid_tracker(bl, sample, SELECTION_END, target)
         else:
             for slit in SLITS:
-                bl.set_gap(slit, float(bl.spec.slits[slit.lower()]["max_gap_mm"]), 0.0)
+                bl.set_gap(slit, bl.spec.slit(slit).max_gap_mm, 0.0)
             mean_delta = 0.0
             sample = {k: np.zeros(1) for k in ("x", "px", "y", "py", "delta")}
             run = _centroid_tracker(bl, sample, bl.line.element_names[0], target)

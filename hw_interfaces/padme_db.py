@@ -19,7 +19,7 @@ constraint violation -> :class:`PadmeDBDataError`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,7 +123,18 @@ class PadmeDBSession:
         #: id of the row added by the last INSERT of this session
         self.lastrowid: int | None = None
 
-    def _execute(self, what: str, sql: str, args: Any = None) -> list[tuple]:
+    def _insert(self, what: str, sql: str, args: Sequence[object]) -> int:
+        """Run an INSERT into table ``what``; returns the new row's id."""
+        self._execute(what, sql, args)
+        if self.lastrowid is None:  # pymysql sets it after every INSERT
+            raise PadmeDBDataError(
+                f"INSERT into {what} returned no row id", device=self._db.device, key=what
+            )
+        return int(self.lastrowid)
+
+    def _execute(
+        self, what: str, sql: str, args: Sequence[object] | None = None
+    ) -> list[tuple[Any, ...]]:
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql, args)
@@ -177,7 +188,7 @@ class PadmeDBSession:
     def read_log_entries(self, run_number: int, type: str | None = None) -> list[LogEntry]:
         """``log_entry`` rows of a run (of one ``type`` if given), in insert order."""
         sql = "SELECT id, run_number, type, level, time, text FROM log_entry WHERE run_number = %s"
-        args: tuple = (int(run_number),)
+        args: tuple[object, ...] = (int(run_number),)
         if type is not None:
             sql += " AND type = %s"
             args += (type,)
@@ -196,14 +207,13 @@ class PadmeDBSession:
         found = self.config_para_name_id(name)
         if found is not None:
             return found
-        self._execute(
+        return self._insert(
             "config_para_name",
             "INSERT INTO config_para_name (name, description) VALUES (%s, %s)",
             (name, description),
         )
-        return int(self.lastrowid)
 
-    def add_run_config_para(self, run_number: int, name: str, value: Any) -> int:
+    def add_run_config_para(self, run_number: int, name: str, value: object) -> int:
         """Add a ``run_config_para`` row (the name is added if unknown); returns its id."""
         text = str(value)
         if len(text) > MAX_PARA_VALUE_LEN:
@@ -213,13 +223,12 @@ class PadmeDBSession:
                 key="run_config_para",
             )
         name_id = self.ensure_config_para_name(name)
-        self._execute(
+        return self._insert(
             "run_config_para",
             "INSERT INTO run_config_para (run_number, config_para_name_id, value) "
             "VALUES (%s, %s, %s)",
             (int(run_number), name_id, text),
         )
-        return int(self.lastrowid)
 
     def add_log_entry(
         self, run_number: int, type: str, level: int, time: datetime, text: str
@@ -231,13 +240,12 @@ class PadmeDBSession:
                 device=self._db.device,
                 key="log_entry",
             )
-        self._execute(
+        return self._insert(
             "log_entry",
             "INSERT INTO log_entry (run_number, type, level, time, text) "
             "VALUES (%s, %s, %s, %s, %s)",
             (int(run_number), type, int(level), time, text),
         )
-        return int(self.lastrowid)
 
 
 class PadmeDB:
@@ -385,11 +393,11 @@ class PadmeDB:
         with self.transaction() as s:
             return s.ensure_config_para_name(name, description)
 
-    def add_run_config_para(self, run_number: int, name: str, value: Any) -> int:
+    def add_run_config_para(self, run_number: int, name: str, value: object) -> int:
         with self.transaction() as s:
             return s.add_run_config_para(run_number, name, value)
 
-    def add_run_config_paras(self, run_number: int, values: Mapping[str, Any]) -> list[int]:
+    def add_run_config_paras(self, run_number: int, values: Mapping[str, object]) -> list[int]:
         """Several ``run_config_para`` rows in one transaction (all or none)."""
         with self.transaction() as s:
             s.read_run(run_number)

@@ -24,7 +24,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
     ctl = [p for p in plan.points if p.kind == "control"]
     gaps = [b.e_beam_mev - a.e_beam_mev for a, b in pairwise(on)]
     cov = coverage(plan)
-    overhead = float(plan.inputs.get("overhead_hours_per_point", 0.0) or 0.0)
+    overhead = plan.inputs.overhead_hours_per_point
     beam_h = sum(p.hours for p in plan.points)
     return {
         "name": plan.name,
@@ -46,9 +46,9 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
         "covered_sqrt_s_lo_mev": cov.covered_lo_mev,
         "covered_sqrt_s_hi_mev": cov.covered_hi_mev,
         "calibration": plan.points[0].calibration if plan.points else "",
-        "physics": plan.inputs.get("physics_label", ""),
-        "bes": plan.inputs.get("bes", math.nan),
-        "lorentz_width_mev": (plan.inputs.get("physics") or {}).get("lorentz_width_mev", math.nan),
+        "physics": plan.inputs.physics.label,
+        "bes": math.nan if plan.inputs.bes is None else plan.inputs.bes,
+        "lorentz_width_mev": plan.inputs.physics.signal.lorentz_width_mev,
     }
 
 

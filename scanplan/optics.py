@@ -30,9 +30,11 @@ def optics_report(
     bl = BeamLine(settings, energy_mev, match_dipoles=energy_mev is not None)
     table = optics.key_points(bl)
     if plot_path is not None:
-        from beamline.plots import plot_optics
+        from beamline.plots import optics_figure
 
-        plot_optics(bl, plot_path)
+        from .figures import write_figure
+
+        write_figure(optics_figure(bl), plot_path, dpi=120)
     return OpticsReport(
         settings=bl.settings.name,
         energy_mev=bl.energy_mev,

@@ -24,9 +24,11 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import ndtri
 
+from hw_interfaces.clock import iso_utc
+
 from .errors import ScanplanError
 from .planner import plan_model
-from .records import Plan, utc_now_iso
+from .records import OptimisationInfo, Plan
 from .sensitivity import expected_limits_from_arrays, plan_arrays, sigma_rel, signal_per_g2
 
 #: ASSUMED default floor of beam hours per point: shorter is not worth a changeover
@@ -110,7 +112,7 @@ def optimise_plan(
             f"{min_hours:g} h each ({min_hours * n_free:g} h)"
         )
     masses = window_masses(window_mev, n_masses)
-    z = float(ndtri(1.0 - 0.5 * (1.0 - model.cl)))
+    z = float(ndtri(1.0 - 0.5 * (1.0 - model.statistics.cl)))
     sig = sigma_rel(model)
     # per unit POT: a = selected signal per g^2 per POT, beta = background per POT
     unit = arr.with_pot(np.ones_like(arr.pot))
@@ -198,7 +200,7 @@ def optimise_plan(
     before = limits(hours0)
     uni = limits(uniform)
     after = limits(hours)
-    g_ref = model.reference_coupling
+    g_ref = model.signal.reference_coupling
     new_points = []
     for p, h, rt in zip(pts, hours, rate, strict=True):
         pot = float(rt * h)
@@ -214,29 +216,33 @@ def optimise_plan(
                 }
             )
         )
-    overhead = float(plan.inputs.get("overhead_hours_per_point", 0.0) or 0.0)
-    inputs = dict(plan.inputs)
-    inputs["pot_mode"] = "optimised"
-    inputs["pot_per_point"] = None
-    inputs["total_hours"] = float(hours.sum() + overhead * len(pts))
-    inputs["optimisation"] = {
-        "window_mev": [float(window_mev[0]), float(window_mev[1])],
-        "objective": objective,
-        "total_beam_hours": total,
-        "min_hours_per_point": min_hours,
-        "n_masses": n_masses,
-        "source_plan_sha256": plan.content_sha256 or plan.compute_hash(),
-        "before_mean_g": before[0],
-        "before_max_g": before[1],
-        "after_mean_g": after[0],
-        "after_max_g": after[1],
-        "method": "SLSQP on the Fisher-limit expected g, reported with Asimov limits",
-    }
+    overhead = plan.inputs.overhead_hours_per_point
+    optimisation = OptimisationInfo(
+        window_mev=(float(window_mev[0]), float(window_mev[1])),
+        objective=objective,  # type: ignore[arg-type]
+        total_beam_hours=total,
+        min_hours_per_point=min_hours,
+        n_masses=n_masses,
+        source_plan_sha256=plan.content_sha256 or plan.compute_hash(),
+        before_mean_g=before[0],
+        before_max_g=before[1],
+        after_mean_g=after[0],
+        after_max_g=after[1],
+        method="SLSQP on the Fisher-limit expected g, reported with Asimov limits",
+    )
+    inputs = plan.inputs.model_copy(
+        update={
+            "pot_mode": "optimised",
+            "pot_per_point": None,
+            "total_hours": float(hours.sum() + overhead * len(pts)),
+            "optimisation": optimisation,
+        }
+    )
     new_plan = plan.model_copy(
         update={
             "points": new_points,
             "inputs": inputs,
-            "created_utc": utc_now_iso(),
+            "created_utc": iso_utc(),
             "name": (plan.name + " " if plan.name else "")
             + f"optimised {window_mev[0]:g}:{window_mev[1]:g} MeV",
             "content_sha256": "",

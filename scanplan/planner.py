@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -42,13 +42,14 @@ from beamline import energy as beam_energy
 from beamline.constants import momentum_mev_from_energy
 from beamline.kinematics import e_beam_for_sqrt_s_mev, resonance_energy_mev, sqrt_s_mev
 from beamline.lattice import line_spec, load_settings, read_strength_values
+from hw_interfaces.clock import iso_utc, parse_utc
 
 from .errors import ScanplanError
 from .physics.lineshape import line_fwhm_mev
 from .physics.params import PhysicsModel, ScanDefaults, load_physics, load_scan_defaults
 from .physics.yields import background_per_pot, in_table_range, signal_efficiency
 from .physics.yields import signal_yield_per_pot_g2 as _yield
-from .records import Plan, Point, Provenance, utc_now_iso
+from .records import Plan, PlanInputs, Point, Provenance, SpreadEngineInfo
 
 SECONDS_PER_HOUR = 3600.0
 SLITS = ("SLTB2", "SLTB3", "SLTB4", "SLTB5")
@@ -220,7 +221,7 @@ def _control_energies(
         return [_finite(e, "control energy [MeV]", positive=True) for e in req.control_energies_mev]
     if side == "none":
         return []
-    d = defaults.control_below if side == "below" else defaults.control_above
+    d = defaults.control_side(side)
     count = d.count if req.control_count is None else int(req.control_count)
     offset = d.offset_mev if req.control_offset_mev is None else req.control_offset_mev
     step = d.step_mev if req.control_step_mev is None else req.control_step_mev
@@ -240,18 +241,14 @@ def pot_rate_per_hour(
     return positrons_per_bunch * repetition_rate_hz * uptime * SECONDS_PER_HOUR
 
 
-def _parse_utc(text: str) -> datetime:
+def parse_start_utc(text: str) -> datetime:
+    """A calendar start time (ISO 8601, UTC if naive); anything else is a ScanplanError."""
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_utc(text)
     except ValueError:
         raise ScanplanError(
             f"start time '{text}' is not an ISO date/time (e.g. 2026-03-01T08:00Z)"
         ) from None
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-
-
-def _iso(t: datetime) -> str:
-    return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _settings_values(settings_name: str | None) -> tuple[Any, dict[str, float]]:
@@ -300,21 +297,21 @@ def plan_scan(req: PlanRequest) -> Plan:
         model = model.with_overrides(
             reference_coupling=_finite(req.reference_coupling, "reference coupling", positive=True)
         )
-    bes = model.default_bes if req.bes is None else _finite(req.bes, "BES", nonneg=True)
+    bes = model.signal.default_bes if req.bes is None else _finite(req.bes, "BES", nonneg=True)
     if not bes < 0.1:
         raise ScanplanError(f"BES {bes:g} is not a relative spread (< 0.1)")
     if bes == 0 and model.lorentz_gamma_mev == 0:
         raise ScanplanError("BES and the Lorentz width are both zero: the line has no width")
-    fraction = defaults.step_fraction if req.step_fraction is None else req.step_fraction
+    fraction = defaults.spacing.step_fraction if req.step_fraction is None else req.step_fraction
     _finite(fraction, "step fraction", positive=True)
-    width_ref = req.width_reference or defaults.width_reference
-    passes = defaults.passes if req.passes is None else int(req.passes)
+    width_ref = req.width_reference or defaults.spacing.width_reference
+    passes = defaults.spacing.passes if req.passes is None else int(req.passes)
     if passes < 1:
         raise ScanplanError(f"passes must be >= 1, got {passes}")
-    direction = (req.direction or defaults.direction).lower()
+    direction = (req.direction or defaults.spacing.direction).lower()
     if direction not in cal.BRANCHES:
         raise ScanplanError(f"direction must be 'descending' or 'ascending', got {direction!r}")
-    position = req.control_position or defaults.control_position
+    position = req.control_position or defaults.control.position
     if position not in ("after_first_pass", "start", "end"):
         raise ScanplanError("control position must be after_first_pass, start or end")
     if req.quad_scaling not in ("momentum", "fixed"):
@@ -324,7 +321,7 @@ def plan_scan(req: PlanRequest) -> Plan:
     controls = sorted(
         _control_energies(req, defaults, e_range), reverse=(direction == "descending")
     )
-    spread_info: dict[str, Any] | None = None
+    spread_info: SpreadEngineInfo | None = None
     if req.bes_from_spread:
         if req.bes is not None:
             raise ScanplanError("give either a BES or --bes-from-spread, not both")
@@ -344,7 +341,7 @@ def plan_scan(req: PlanRequest) -> Plan:
                 f"{width:.3f} MeV = {max_step:.3f} MeV (raise --step-fraction to allow it)"
             )
         max_step = step
-    if e_range[1] - e_range[0] <= defaults.duplicate_tolerance_mev:
+    if e_range[1] - e_range[0] <= defaults.validation.duplicate_tolerance_mev:
         # narrower than two distinct points: one point at the centre
         e_range = (0.5 * (e_range[0] + e_range[1]),) * 2
     grid = grid_energies_mev(e_range[0], e_range[1], max_step)
@@ -363,25 +360,33 @@ def plan_scan(req: PlanRequest) -> Plan:
         else:
             blocks.append(cblock)
     # a control point must stay clear of the scanned line shapes
-    min_dist = defaults.control_min_distance_fwhm * width
+    min_dist = defaults.control.min_distance_fwhm * width
     for e in controls:
         dist = max(e_range[0] - e, e - e_range[1])
         if dist < min_dist:
             raise ScanplanError(
                 f"control point {e:.2f} MeV is {dist:.2f} MeV from the scanned range "
                 f"{e_range[0]:.2f}..{e_range[1]:.2f} MeV; needs >= {min_dist:.2f} MeV "
-                f"({defaults.control_min_distance_fwhm:g} line FWHM)"
+                f"({defaults.control.min_distance_fwhm:g} line FWHM)"
             )
     n_points = sum(len(b[2]) for b in blocks)
 
     # beam time
     ppb = (
-        defaults.positrons_per_bunch if req.positrons_per_bunch is None else req.positrons_per_bunch
+        defaults.beam_time.positrons_per_bunch
+        if req.positrons_per_bunch is None
+        else req.positrons_per_bunch
     )
-    rep = defaults.repetition_rate_hz if req.repetition_rate_hz is None else req.repetition_rate_hz
-    uptime = defaults.uptime_fraction if req.uptime_fraction is None else req.uptime_fraction
+    rep = (
+        defaults.beam_time.repetition_rate_hz
+        if req.repetition_rate_hz is None
+        else req.repetition_rate_hz
+    )
+    uptime = (
+        defaults.beam_time.uptime_fraction if req.uptime_fraction is None else req.uptime_fraction
+    )
     overhead = (
-        defaults.overhead_hours_per_point
+        defaults.beam_time.overhead_hours_per_point
         if req.overhead_hours_per_point is None
         else req.overhead_hours_per_point
     )
@@ -402,11 +407,11 @@ def plan_scan(req: PlanRequest) -> Plan:
         pot = beam_hours * rate
         pot_mode = "budget"
     else:
-        pot = defaults.pot_per_point if req.pot_per_point is None else req.pot_per_point
+        pot = defaults.beam_time.pot_per_point if req.pot_per_point is None else req.pot_per_point
         _finite(pot, "POT per point", positive=True)
         beam_hours = pot / rate
         pot_mode = "pot_per_point"
-    start = _parse_utc(req.start_utc) if req.start_utc else None
+    start = parse_start_utc(req.start_utc) if req.start_utc else None
 
     settings, values = _settings_values(req.settings)
     eps02 = req.dhstb02_relative_offset
@@ -462,7 +467,7 @@ def plan_scan(req: PlanRequest) -> Plan:
                     background_per_pot=float(background_per_pot(e, model)),
                     signal_efficiency=eff,
                     signal_yield_per_pot_g2=y,
-                    expected_signal_ref=model.reference_coupling**2 * pot * eff * y,
+                    expected_signal_ref=model.signal.reference_coupling**2 * pot * eff * y,
                 )
             )
             period += 1
@@ -474,60 +479,55 @@ def plan_scan(req: PlanRequest) -> Plan:
     if outside_table:
         notes.append(
             f"periods {outside_table} lie outside the efficiency/background table "
-            f"{model.e_beam_nodes_mev[0]:g}..{model.e_beam_nodes_mev[-1]:g} MeV: linear extrapolation"
+            f"{model.selection.e_beam_nodes_mev[0]:g}..{model.selection.e_beam_nodes_mev[-1]:g} MeV: linear extrapolation"
         )
-    inputs: dict[str, Any] = {
-        "range_kind": kind,
-        "range_mev": list(given),
-        "e_beam_range_mev": list(e_range),
-        "step_fraction": fraction,
-        "width_reference": width_ref,
-        "rule_width_mev": width,
-        "max_step_mev": max_step,
-        "combined_step_mev": combined,
-        "coarse_step_mev": combined * passes,
-        "passes": passes,
-        "direction": direction,
-        "control": req.control,
-        "control_energies_mev": controls,
-        "control_position": position,
-        "pot_mode": pot_mode,
-        "pot_per_point": pot,
-        "budget_hours": req.budget_hours,
-        "positrons_per_bunch": ppb,
-        "repetition_rate_hz": rep,
-        "uptime_fraction": uptime,
-        "overhead_hours_per_point": overhead,
-        "pot_rate_per_hour": rate,
-        "start_utc": _iso(start) if start else None,
-        "total_hours": n_points * (beam_hours + overhead),
-        "bes": bes if spread_info is None else None,
-        "bes_source": "given" if spread_info is None else "spread_engine",
-        "spread_engine": spread_info,
-        "physics": model.as_dict(),
-        "physics_label": model.label,
-        "scan_defaults_version": defaults.version,
-        "quad_scaling": req.quad_scaling,
-        "dhstb02_relative_offset": eps02
+    inputs = PlanInputs(
+        range_kind=kind,
+        range_mev=given,
+        e_beam_range_mev=e_range,
+        step_fraction=fraction,
+        width_reference=width_ref,  # type: ignore[arg-type]
+        rule_width_mev=width,
+        max_step_mev=max_step,
+        combined_step_mev=combined,
+        coarse_step_mev=combined * passes,
+        passes=passes,
+        direction=direction,  # type: ignore[arg-type]
+        control=req.control,  # type: ignore[arg-type]
+        control_energies_mev=controls,
+        control_position=position,  # type: ignore[arg-type]
+        pot_mode=pot_mode,
+        pot_per_point=pot,
+        budget_hours=req.budget_hours,
+        positrons_per_bunch=ppb,
+        repetition_rate_hz=rep,
+        uptime_fraction=uptime,
+        overhead_hours_per_point=overhead,
+        pot_rate_per_hour=rate,
+        start_utc=iso_utc(start) if start else None,
+        total_hours=n_points * (beam_hours + overhead),
+        bes=bes if spread_info is None else None,
+        bes_source="given" if spread_info is None else "spread_engine",
+        spread_engine=spread_info,
+        physics=model,
+        scan_defaults_version=defaults.version,
+        quad_scaling=req.quad_scaling,  # type: ignore[arg-type]
+        dhstb02_relative_offset=eps02
         if eps02 is not None
         else cal.dipole_spec("DHSTB02").default_relative_offset,
-        "dhstb02_calibration": dhstb02_label,
-        "extrapolate": req.extrapolate,
-        "duplicate_tolerance_mev": defaults.duplicate_tolerance_mev,
-        "control_min_distance_fwhm": defaults.control_min_distance_fwhm,
-        "yield_definition": "on-peak: signal_yield_per_pot_g2 = Y * V(0) for a resonance at the point's sqrt(s); expected_signal_ref = g_ref^2 * target_pot * signal_efficiency * signal_yield_per_pot_g2",
-        "branch_assumption": "branch = pass direction; the first point of each pass is approached with the overshoot recipe of beamline.hysteresis",
-        "notes": notes,
-    }
-    prov = provenance(settings)
-    return Plan(
-        created_utc=utc_now_iso(), name=req.name, provenance=prov, inputs=inputs, points=points
+        dhstb02_calibration=dhstb02_label,
+        extrapolate=req.extrapolate,
+        duplicate_tolerance_mev=defaults.validation.duplicate_tolerance_mev,
+        control_min_distance_fwhm=defaults.control.min_distance_fwhm,
+        notes=notes,
     )
+    prov = provenance(settings)
+    return Plan(created_utc=iso_utc(), name=req.name, provenance=prov, inputs=inputs, points=points)
 
 
 def _bes_from_spread(
     req: PlanRequest, e_range: tuple[float, float], controls: list[float]
-) -> tuple[Callable[[float], float], dict[str, Any]]:
+) -> tuple[Callable[[float], float], SpreadEngineInfo]:
     """Relative rms spread of the transmitted beam from the spread engine at the range ends,
     its centre and the control-block centre; linear in beam energy in between and beyond."""
     import numpy as np
@@ -564,14 +564,14 @@ def _bes_from_spread(
         value = rel[i] + (e - xs[i]) * (rel[i + 1] - rel[i]) / (xs[i + 1] - xs[i])
         return float(max(value, 0.5 * rel.min()))
 
-    info = {
-        "energies_mev": xs.tolist(),
-        "rel_spread_rms": rel.tolist(),
-        "n_transmitted": [int(x) for x in table["n_transmitted"]],
-        "positrons_per_bunch": [float(x) for x in table["positrons_per_bunch"]],
-        "particles": int(req.spread_particles),
-        "seed": int(req.spread_seed),
-    }
+    info = SpreadEngineInfo(
+        energies_mev=xs.tolist(),
+        rel_spread_rms=rel.tolist(),
+        n_transmitted=[int(x) for x in table["n_transmitted"]],
+        positrons_per_bunch=[float(x) for x in table["positrons_per_bunch"]],
+        particles=int(req.spread_particles),
+        seed=int(req.spread_seed),
+    )
     return bes_of, info
 
 
@@ -629,9 +629,8 @@ class CalendarEntry:
 
 def plan_calendar(plan: Plan) -> list[CalendarEntry]:
     """Calendar of a plan: points in period order, each a changeover then its beam hours."""
-    overhead = float(plan.inputs.get("overhead_hours_per_point", 0.0) or 0.0)
-    start_text = plan.inputs.get("start_utc")
-    start = _parse_utc(start_text) if start_text else None
+    overhead = plan.inputs.overhead_hours_per_point
+    start = parse_start_utc(plan.inputs.start_utc) if plan.inputs.start_utc else None
     t = 0.0
     out = []
     for p in sorted(plan.points, key=lambda q: q.period):
@@ -645,27 +644,16 @@ def plan_calendar(plan: Plan) -> list[CalendarEntry]:
                 changeover_start_h=c0,
                 beam_start_h=b0,
                 beam_end_h=b1,
-                start_utc=_iso(start + timedelta(hours=b0)) if start else None,
-                end_utc=_iso(start + timedelta(hours=b1)) if start else None,
+                start_utc=iso_utc(start + timedelta(hours=b0)) if start else None,
+                end_utc=iso_utc(start + timedelta(hours=b1)) if start else None,
             )
         )
     return out
 
 
 def plan_model(plan: Plan) -> PhysicsModel:
-    """The physics model a plan was made with (from its inputs; the data file otherwise)."""
-    d = plan.inputs.get("physics")
-    if not isinstance(d, dict):
-        return load_physics()
-    base = load_physics(d.get("name", "padme_x17_run3")) if d.get("name") else load_physics()
-    fields = {k: v for k, v in d.items() if k in base.__dataclass_fields__ and k != "name"}
-    for k, v in fields.items():
-        if isinstance(v, list):
-            fields[k] = tuple(v)
-    try:
-        return base.with_overrides(**fields)
-    except TypeError as exc:
-        raise ScanplanError(f"plan physics parameters are malformed: {exc}") from None
+    """The physics model a plan was made with (recorded in full in its inputs)."""
+    return plan.inputs.physics
 
 
 @dataclass(frozen=True)
@@ -709,7 +697,7 @@ def validate_plan(plan: Plan) -> list[Problem]:
                 + (f" (repeated: {dup})" if dup else ""),
             )
         )
-    extrapolate = bool(inputs.get("extrapolate", False))
+    extrapolate = inputs.extrapolate
     # currents
     for p in pts:
         for magnet, current in (
@@ -766,7 +754,7 @@ def validate_plan(plan: Plan) -> list[Problem]:
                 )
             )
     # duplicates
-    tol = float(inputs.get("duplicate_tolerance_mev", load_scan_defaults().duplicate_tolerance_mev))
+    tol = inputs.duplicate_tolerance_mev
     by_e = sorted(pts, key=lambda p: p.e_beam_mev)
     for a, b in pairwise(by_e):
         if b.e_beam_mev - a.e_beam_mev < tol:
@@ -781,10 +769,10 @@ def validate_plan(plan: Plan) -> list[Problem]:
             )
     # spacing rule over the on-resonance points
     model = plan_model(plan)
-    fraction = float(inputs.get("step_fraction", load_scan_defaults().step_fraction))
+    fraction = inputs.step_fraction
     on = [p for p in by_e if p.kind == "on_resonance"]
     centre_width = None
-    if inputs.get("width_reference") == "centre" and on:
+    if inputs.width_reference == "centre" and on:
         mid = 0.5 * (on[0].e_beam_mev + on[-1].e_beam_mev)
         near = min(on, key=lambda p: abs(p.e_beam_mev - mid))
         centre_width = line_fwhm_mev(mid, near.rel_spread, model)
@@ -853,9 +841,7 @@ def validate_plan(plan: Plan) -> list[Problem]:
     # control points clear of the scanned range
     if on:
         lo_e, hi_e = on[0].e_beam_mev, on[-1].e_beam_mev
-        n_fwhm = float(
-            inputs.get("control_min_distance_fwhm", load_scan_defaults().control_min_distance_fwhm)
-        )
+        n_fwhm = inputs.control_min_distance_fwhm
         for p in pts:
             if p.kind != "control":
                 continue

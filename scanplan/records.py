@@ -10,19 +10,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .atomic import atomic_write_text
 from .errors import ScanplanError
+from .physics.params import (
+    ControlPosition,
+    ControlSideName,
+    Direction,
+    PhysicsModel,
+    WidthReference,
+)
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 2
 
 Branch = Literal["ascending", "descending", "unknown"]
 PointKind = Literal["on_resonance", "control"]
+RangeKind = Literal["mass", "sqrt_s", "energy"]
+PotMode = Literal["pot_per_point", "budget", "optimised"]
+BesSource = Literal["given", "spread_engine"]
+QuadScaling = Literal["momentum", "fixed"]
+
+#: What the per-point yield columns mean (written into every plan).
+YIELD_DEFINITION = (
+    "on-peak: signal_yield_per_pot_g2 = Y * V(0) for a resonance at the point's sqrt(s); "
+    "expected_signal_ref = g_ref^2 * target_pot * signal_efficiency * signal_yield_per_pot_g2"
+)
+#: Which hysteresis branch a point is on, and why (written into every plan).
+BRANCH_ASSUMPTION = (
+    "branch = pass direction; the first point of each pass is approached with the overshoot "
+    "recipe of beamline.hysteresis"
+)
 
 
 class _Record(BaseModel):
@@ -61,6 +82,96 @@ class Point(_Record):
     expected_signal_ref: float = Field(ge=0, description="signal for the plan's reference coupling")
 
 
+class SpreadEngineInfo(_Record):
+    """BES from the spread engine: the energies tracked [MeV], the rms relative spread of
+    the transmitted beam there, particles transmitted and e+ per bunch, the tracking
+    particles per energy and seed (the BES is linear in beam energy in between)."""
+
+    energies_mev: list[float]
+    rel_spread_rms: list[float]
+    n_transmitted: list[int]
+    positrons_per_bunch: list[float]
+    particles: int = Field(ge=1)
+    seed: int
+
+
+class OptimisationInfo(_Record):
+    """How :func:`scanplan.optimise.optimise_plan` redistributed the beam time: the mass
+    window [MeV], objective, beam hours shared [h], minimum hours per point [h], window
+    masses, the source plan's hash and the expected g limits before and after."""
+
+    window_mev: tuple[float, float]
+    objective: Literal["mean", "max"]
+    total_beam_hours: float = Field(ge=0)
+    min_hours_per_point: float = Field(ge=0)
+    n_masses: int = Field(ge=2)
+    source_plan_sha256: str
+    before_mean_g: float
+    before_max_g: float
+    after_mean_g: float
+    after_max_g: float
+    method: str
+
+
+class PlanInputs(_Record):
+    """Everything a plan was made from and the rule values it obeys (was a 45-key dict).
+
+    Range: ``range_kind`` and ``range_mev`` as requested, ``e_beam_range_mev`` the beam-energy
+    range [MeV]. Spacing: ``step_fraction`` of the line FWHM ``rule_width_mev`` [MeV] taken at
+    ``width_reference``; ``max_step_mev``, ``combined_step_mev`` (all passes) and
+    ``coarse_step_mev`` (one pass) [MeV]; ``passes`` in ``direction``. Control: ``control``
+    side, ``control_energies_mev`` [MeV], ``control_position``. Beam time: ``pot_mode``,
+    ``pot_per_point`` (None unless the same for every point), ``budget_hours`` [h],
+    ``positrons_per_bunch``, ``repetition_rate_hz`` [Hz], ``uptime_fraction``,
+    ``overhead_hours_per_point`` [h], ``pot_rate_per_hour`` [1/h], ``start_utc`` (ISO or
+    None), ``total_hours`` [h]. Physics: ``bes`` relative beam-energy spread (None when it
+    comes from the spread engine, ``spread_engine``), ``physics`` the full model used.
+    Machine: ``quad_scaling``, ``dhstb02_relative_offset``, ``dhstb02_calibration``,
+    ``extrapolate``. Validation: ``duplicate_tolerance_mev`` [MeV],
+    ``control_min_distance_fwhm`` [line FWHM]. ``optimisation`` is set by the optimiser.
+    """
+
+    range_kind: RangeKind
+    range_mev: tuple[float, float]
+    e_beam_range_mev: tuple[float, float]
+    step_fraction: float = Field(gt=0)
+    width_reference: WidthReference
+    rule_width_mev: float = Field(gt=0)
+    max_step_mev: float = Field(gt=0)
+    combined_step_mev: float = Field(ge=0)
+    coarse_step_mev: float = Field(ge=0)
+    passes: int = Field(ge=1)
+    direction: Direction
+    control: ControlSideName
+    control_energies_mev: list[float]
+    control_position: ControlPosition
+    pot_mode: PotMode
+    pot_per_point: float | None = Field(gt=0)
+    budget_hours: float | None = Field(gt=0)
+    positrons_per_bunch: float = Field(gt=0)
+    repetition_rate_hz: float = Field(gt=0)
+    uptime_fraction: float = Field(gt=0, le=1)
+    overhead_hours_per_point: float = Field(ge=0)
+    pot_rate_per_hour: float = Field(gt=0)
+    start_utc: str | None
+    total_hours: float = Field(ge=0)
+    bes: float | None = Field(ge=0)
+    bes_source: BesSource
+    spread_engine: SpreadEngineInfo | None = None
+    physics: PhysicsModel
+    scan_defaults_version: str
+    quad_scaling: QuadScaling
+    dhstb02_relative_offset: float
+    dhstb02_calibration: str
+    extrapolate: bool
+    duplicate_tolerance_mev: float = Field(gt=0)
+    control_min_distance_fwhm: float = Field(ge=0)
+    yield_definition: str = YIELD_DEFINITION
+    branch_assumption: str = BRANCH_ASSUMPTION
+    notes: list[str] = Field(default_factory=list)
+    optimisation: OptimisationInfo | None = None
+
+
 class Provenance(_Record):
     tool: str
     tool_version: str
@@ -73,13 +184,14 @@ class Provenance(_Record):
 
 
 class Plan(_Record):
-    """A scan plan: inputs, provenance and points. ``content_sha256`` seals it."""
+    """A scan plan: inputs, provenance and points. ``content_sha256`` seals it (SHA-256 of
+    the canonical JSON of everything else)."""
 
     schema_version: int = PLAN_SCHEMA_VERSION
     created_utc: str
     name: str = ""
     provenance: Provenance
-    inputs: dict[str, Any]
+    inputs: PlanInputs
     points: list[Point]
     content_sha256: str = ""
 
@@ -105,10 +217,6 @@ class Plan(_Record):
             if periods
             else "plan has no points"
         )
-
-
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def save_plan(plan: Plan, path: str | Path) -> Path:

@@ -93,12 +93,12 @@ def signal_per_g2(masses_mev: ArrayLike, arrays: PlanArrays, model: PhysicsModel
     e_res = resonance_energy_array_mev(m)[:, None]
     sigma = arrays.bes[None, :] * e_res
     shape = voigt_per_mev(arrays.e_beam_mev[None, :] - e_res, sigma, model.lorentz_gamma_mev)
-    return arrays.pot * arrays.efficiency * model.yield_mev * shape
+    return arrays.pot * arrays.efficiency * model.signal.yield_mev * shape
 
 
 def sigma_rel(model: PhysicsModel) -> float:
     """Per-point relative uncertainty of the expected count: hypot(POT, background)."""
-    return math.hypot(model.pot_rel, model.background_rel)
+    return math.hypot(model.systematics.pot_rel, model.systematics.background_rel)
 
 
 def profiled_nll(
@@ -183,7 +183,7 @@ def expected_limits_from_arrays(
 ) -> ExpectedLimits:
     """Median expected CLs upper limit on g^2 and g per mass (Asimov, vectorised)."""
     masses = np.atleast_1d(np.asarray(masses_mev, dtype=float))
-    level = model.cl if cl is None else cl
+    level = model.statistics.cl if cl is None else cl
     alpha = 1.0 - level
     z = float(ndtri(1.0 - 0.5 * alpha))
     sig = sigma_rel(model) if systematics else 0.0
@@ -440,7 +440,7 @@ def toy_cls_grid(
     )
     cls = np.asarray(values, dtype=float).reshape(len(masses_mev), len(couplings))
     model = plan_model(plan)
-    alpha = 1.0 - model.cl
+    alpha = 1.0 - model.statistics.cl
     g = np.asarray(couplings, dtype=float)
     limits = np.array([_crossing(g, row, alpha) for row in cls])
     return ToyGrid(
@@ -448,7 +448,7 @@ def toy_cls_grid(
         couplings=g,
         cls=cls,
         g_limit=limits,
-        cl=model.cl,
+        cl=model.statistics.cl,
         n_toys=n_toys,
         seed=seed,
     )

@@ -122,9 +122,12 @@ def spread_report(
     if out is not None:
         result.write(out)
     if plot is not None:
-        from beamline.spread_plots import plot_spread
+        from beamline.spread_plots import spread_figure
 
-        plot_spread(result, plot, measure=measure, target_rel_spread=target_rel_spread)
+        from .figures import write_figure
+
+        fig = spread_figure(result, measure=measure, target_rel_spread=target_rel_spread)
+        write_figure(fig, plot, dpi=110)
     return SpreadReport(
         result=result,
         rows=rows,

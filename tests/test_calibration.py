@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from beamline import calibration as cal
+from beamline import names
 from beamline.constants import MEV_PER_TESLA_METRE
 from beamline.errors import BeamlineInputError
 
@@ -61,7 +62,7 @@ def test_versions_are_carried_in_labels() -> None:
 def test_backward_compatible_api() -> None:
     # the functions the model uses keep their signatures and meaning
     assert cal.magnet_spec("dhstb01").name == "DHSTB01"
-    assert cal.DIPOLES == ("DHSTB01", "DHSTB02")
+    assert names.DIPOLES == ("DHSTB01", "DHSTB02")
     p = cal.dipole_momentum_mev("DHSTB01", 170.0)
     assert p == pytest.approx(FACTS_BENDING_POWER * (27.16 + 28.446 * 170.0), rel=1e-15)
     assert cal.dipole_current_for_momentum("DHSTB01", p) == pytest.approx(170.0, rel=1e-14)

@@ -36,7 +36,8 @@ def plan_file(tmp_path_factory):
 
 def test_plan_document_is_canonical_and_complete(plan_file) -> None:
     doc = json.loads(plan_file.read_text())
-    assert doc["schema_version"] == 1 and len(doc["content_sha256"]) == 64
+    # schema 2: typed PlanInputs (issue 11); schema-1 plans are refused with a clear message
+    assert doc["schema_version"] == 2 and len(doc["content_sha256"]) == 64
     assert doc["provenance"]["calibration_version"] and doc["provenance"]["energy_scale_version"]
     assert doc["inputs"]["range_kind"] == "mass" and doc["inputs"]["range_mev"] == [16.4, 17.5]
     p0 = doc["points"][0]

@@ -19,7 +19,7 @@ from hw_interfaces.errors import (
     RunTerminateError,
 )
 from hw_interfaces.runcontrol import RunControlClient, encode_frame, read_frame
-from hw_interfaces.sim import Fault
+from hw_interfaces.sim import Fault, RunControlSimulator
 
 pytestmark = pytest.mark.timeout(60)
 runcontrol_sim = hw_fixtures.runcontrol_sim  # fixture
@@ -146,3 +146,20 @@ def test_server_dying_mid_dialogue(runcontrol_sim):
         runcontrol_sim.stop()
         with pytest.raises(ConnectionFailed, match=r"(closed|reset) by peer"):
             rc.receive("new_run")
+
+
+def test_simulator_stamps_runs_with_its_clock():
+    from hw_interfaces.clock import ManualClock
+
+    clock = ManualClock()
+    with RunControlSimulator(clock=clock, step_delay_s=0.0) as sim:
+        with RunControlClient("127.0.0.1", sim.port, timeout_s=5.0) as rc:
+            res = rc.new_run("TEST", "crew", "c")
+            clock.advance(3600)
+            rc.start_run()
+    rec = sim.runs[-1]
+    # name and stamps follow the injected clock (ManualClock starts 2022-10-14T18:30:12Z)
+    assert rec.number == res.run_number
+    assert rec.name == f"run_{res.run_number:07d}_20221014_183012"
+    assert rec.time_create_utc == "2022-10-14T18:30:12+00:00"
+    assert rec.time_start_utc == "2022-10-14T19:30:12+00:00"

@@ -172,3 +172,27 @@ def test_control_channel_injects_faults_from_another_client(facility):
         url = ctl.url
     with pytest.raises(ConnectionFailed, match="simulator control"):
         SimControlClient(url, timeout_s=0.5).faults()
+
+
+def test_wait_until_polls_on_the_injected_clock():
+    from hw_interfaces.clock import ManualClock
+    from hw_interfaces.polling import wait_until
+
+    clock = ManualClock()
+    calls = []
+
+    def third_call_true() -> bool:
+        calls.append(clock.monotonic())
+        return len(calls) >= 3
+
+    assert wait_until(third_call_true, timeout_s=1.0, interval_s=0.1, clock=clock)
+    # asked at t = 0, 0.1, 0.2 s: true at the third poll, no sleep after it
+    assert calls == pytest.approx([0.0, 0.1, 0.2])
+    assert clock.monotonic() == pytest.approx(0.2)
+
+    start = clock.monotonic()
+    assert not wait_until(lambda: False, timeout_s=0.35, interval_s=0.1, clock=clock)
+    # gives up at the deadline, not an interval later
+    assert clock.monotonic() - start == pytest.approx(0.35)
+    with pytest.raises(ValueError):
+        wait_until(lambda: True, timeout_s=1.0, interval_s=0.0, clock=clock)

@@ -258,11 +258,12 @@ def test_bes_from_the_spread_engine_drives_the_spacing() -> None:
             spread_scheduler="sync",
         )
     )
-    info = p.inputs["spread_engine"]
-    assert p.inputs["bes_source"] == "spread_engine" and len(info["energies_mev"]) == 3
+    info = p.inputs.spread_engine
+    assert info is not None
+    assert p.inputs.bes_source == "spread_engine" and len(info.energies_mev) == 3
     on = sorted(p.points, key=lambda q: q.e_beam_mev)
-    assert on[0].rel_spread == pytest.approx(info["rel_spread_rms"][0])
-    assert on[-1].rel_spread == pytest.approx(info["rel_spread_rms"][-1])
+    assert on[0].rel_spread == pytest.approx(info.rel_spread_rms[0])
+    assert on[-1].rel_spread == pytest.approx(info.rel_spread_rms[-1])
     # spacing from the Voigt FWHM (Olivero) with the engine's spread at the low end
     fg = 2.3548 * on[0].rel_spread * on[0].e_beam_mev
     fwhm = 0.5346 * 3.44 + math.sqrt(0.2166 * 3.44**2 + fg * fg)

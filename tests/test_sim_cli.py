@@ -17,8 +17,8 @@ from cli_helpers import assert_user_error, run_cli
 
 from hw_interfaces.btf_controls import BtfControls, PsuState, parse_hostport
 from hw_interfaces.errors import RunInitFailed, StaleReading
+from hw_interfaces.polling import wait_until
 from hw_interfaces.runcontrol import RunControlClient
-from hw_interfaces.sim.runcontrol import wait_until
 from hw_interfaces.timepix import ServalBeamMonitor, ServalClient
 
 # facts 3: B[G] = 27.16 + 28.446 I[A]; 0.1 % DHSTB02 mismatch -> ~3.8 mm at the TimePix

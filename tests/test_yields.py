@@ -67,7 +67,7 @@ def test_narrow_width_check_of_y() -> None:
     expect = math.pi * hbar_c_mev_fm**2 / (2 * M_E) * n_e_per_fm2
     assert narrow_width_integral_mev() == pytest.approx(expect, rel=1e-6)
     assert narrow_width_integral_mev() == pytest.approx(12.7, abs=0.1)
-    assert abs(narrow_width_integral_mev() / load_physics().yield_mev - 1) < 0.1
+    assert abs(narrow_width_integral_mev() / load_physics().signal.yield_mev - 1) < 0.1
 
 
 def test_efficiency_and_background_follow_facts_table() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socketserver
 import threading
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from .faults import Fault, FaultInjectable
 
@@ -34,7 +34,7 @@ class SimServer(FaultInjectable):
     set while the server is stopped.
     """
 
-    SERVER_CLASS: type[socketserver.BaseServer]
+    SERVER_CLASS: type[socketserver.TCPServer]
     HANDLER_CLASS: type[socketserver.BaseRequestHandler]
     SERVER_NAME: str = "simulator"
     THREAD_NAME: str = "sim"
@@ -43,7 +43,7 @@ class SimServer(FaultInjectable):
         self._lock = threading.Lock()
         self._faults: set[Fault] = set()
         self._stop = threading.Event()
-        self._server: Any = None
+        self._server: socketserver.TCPServer | None = None
         self._last_port = 0
         self._threads: list[threading.Thread] = []
 
@@ -55,7 +55,7 @@ class SimServer(FaultInjectable):
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError(f"{self.SERVER_NAME} not running")
-        return self._server.server_address[1]
+        return int(self._server.server_address[1])
 
     def _on_started(self) -> None:
         """Called at the end of :meth:`start`, the server running."""
@@ -67,10 +67,11 @@ class SimServer(FaultInjectable):
         if self._server is not None:
             return
         self._stop.clear()
-        self._server = self.SERVER_CLASS(("127.0.0.1", port), self.HANDLER_CLASS)
-        self._server.sim = self
-        self._last_port = self._server.server_address[1]
-        self._threads = [serve_in_thread(self._server, self.THREAD_NAME)]
+        server = self.SERVER_CLASS(("127.0.0.1", port), self.HANDLER_CLASS)
+        server.sim = self  # type: ignore[attr-defined]  # the handlers reach the simulator here
+        self._server = server
+        self._last_port = int(server.server_address[1])
+        self._threads = [serve_in_thread(server, self.THREAD_NAME)]
         self._on_started()
 
     def stop(self) -> None:

@@ -32,7 +32,7 @@ class MemcachedProcess:
         self.memory_mb = memory_mb
         self.start_timeout_s = start_timeout_s
         self.executable = executable or shutil.which("memcached") or "/usr/bin/memcached"
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MemcachedProcess:
         try:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import HardwareError
 from ..runcontrol import encode_frame, read_frame
 from ._server import SimServer
@@ -88,8 +87,10 @@ class RunControlSimulator(SimServer):
         progress_steps: int = 3,
         step_delay_s: float = 0.01,
         idle_timeout_s: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__()
+        self.clock = clock
         self.last_run_number = last_run_number
         self.setup = setup
         self.progress_steps = progress_steps
@@ -115,6 +116,10 @@ class RunControlSimulator(SimServer):
             (self._conns.add if add else self._conns.discard)(sock)
 
     # -- protocol -------------------------------------------------------------------------
+    def _now(self) -> str:
+        """Time stamp of a run record: ISO 8601 UTC from the injected clock."""
+        return self.clock.now().isoformat()
+
     def _send(self, sock: socket.socket, text: str) -> None:
         if self.has_fault(Fault.BROKEN_FRAME):
             sock.sendall(b"XY" + text.encode())
@@ -146,7 +151,7 @@ class RunControlSimulator(SimServer):
             if run is None or run.status != "INITIALIZED":
                 self._send(sock, "error no initialised run")
                 return
-            run.status, run.time_start_utc = "RUNNING", _now()
+            run.status, run.time_start_utc = "RUNNING", self._now()
             self._send(sock, "run_started")
         elif cmd == "stop_run":
             self._stop_run(sock)
@@ -169,7 +174,7 @@ class RunControlSimulator(SimServer):
         crew = read_frame(sock, "runcontrol-sim")
         self._send(sock, "run_comment")
         comment = read_frame(sock, "runcontrol-sim")
-        created = datetime.now(timezone.utc)
+        created = self.clock.now()
         run = SimRun(
             number,
             f"run_{number:07d}_{created:%Y%m%d_%H%M%S}",
@@ -203,7 +208,7 @@ class RunControlSimulator(SimServer):
         run.comment_end = read_frame(sock, "runcontrol-sim")
         if not self._send_progress(sock, "terminate_progress board {} stopped"):
             return
-        run.time_stop_utc = _now()
+        run.time_stop_utc = self._now()
         if self.has_fault(Fault.TERMINATE_ERROR):
             run.status = "END_ERROR"
             self._send(sock, "terminate_error")
@@ -211,17 +216,3 @@ class RunControlSimulator(SimServer):
             run.status = "END_OK"
             self._send(sock, "terminate_ok")
         self._current = None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.01) -> bool:
-    """Poll ``predicate`` until true or ``timeout_s`` passes (helper for tests/notebooks)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return bool(predicate())

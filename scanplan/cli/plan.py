@@ -240,17 +240,16 @@ def _print_plan(p: Any) -> None:
     inp = p.inputs
     title = (
         f"Scan plan {p.name or ''} — {len(p.points)} points, combined step "
-        f"{inp.get('combined_step_mev', float('nan')):.3f} MeV (rule "
-        f"{inp.get('step_fraction', float('nan')):g} x FWHM {inp.get('rule_width_mev', float('nan')):.3f} MeV), "
-        f"{inp.get('total_hours', float('nan')):.0f} h"
+        f"{inp.combined_step_mev:.3f} MeV (rule {inp.step_fraction:g} x FWHM "
+        f"{inp.rule_width_mev:.3f} MeV), {inp.total_hours:.0f} h"
     )
     when = (
         ("start_utc", "beam start (UTC)", "")
-        if inp.get("start_utc")
+        if inp.start_utc
         else ("beam_start_h", "beam start [h]", ".1f")
     )
     console.print(rich_table(title, _point_rows(p), [*POINT_COLUMNS, when]))
-    for note in inp.get("notes", []) or []:
+    for note in inp.notes:
         console.print(f"note: {note}", highlight=False)
 
 
@@ -430,7 +429,7 @@ def sensitivity(
         gs = (
             parse_range(couplings, "--couplings")
             if couplings
-            else list(np.geomspace(*plan_model(p).coupling_grid, 8))
+            else list(np.geomspace(*plan_model(p).statistics.coupling_grid, 8))
         )
         with Progress(console=console, transient=True, disable=json_out) as prog:
             task = prog.add_task("toy CLs grid", total=len(span) * len(gs))

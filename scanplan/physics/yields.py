@@ -45,19 +45,27 @@ def _interp_extrap(x: ArrayLike, xp: tuple[float, ...], fp: tuple[float, ...]) -
 
 def in_table_range(e_beam_mev: float, model: PhysicsModel) -> bool:
     """True if ``e_beam_mev`` [MeV] lies within the efficiency/background nodes."""
-    return model.e_beam_nodes_mev[0] <= e_beam_mev <= model.e_beam_nodes_mev[-1]
+    return model.selection.e_beam_nodes_mev[0] <= e_beam_mev <= model.selection.e_beam_nodes_mev[-1]
 
 
 def signal_efficiency(e_beam_mev: ArrayLike, model: PhysicsModel | None = None) -> NDArray:
     """Selection efficiency of the signal at beam energy ``e_beam_mev`` [MeV] (clipped to [0, 1])."""
     m = model or load_physics()
-    return np.clip(_interp_extrap(e_beam_mev, m.e_beam_nodes_mev, m.signal_efficiency), 0.0, 1.0)
+    return np.clip(
+        _interp_extrap(e_beam_mev, m.selection.e_beam_nodes_mev, m.selection.signal_efficiency),
+        0.0,
+        1.0,
+    )
 
 
 def background_per_pot(e_beam_mev: ArrayLike, model: PhysicsModel | None = None) -> NDArray:
     """Selected background events per POT at beam energy ``e_beam_mev`` [MeV] (>= 0)."""
     m = model or load_physics()
-    return np.clip(_interp_extrap(e_beam_mev, m.e_beam_nodes_mev, m.background_per_pot), 0.0, None)
+    return np.clip(
+        _interp_extrap(e_beam_mev, m.selection.e_beam_nodes_mev, m.selection.background_per_pot),
+        0.0,
+        None,
+    )
 
 
 def signal_yield_per_pot_g2(
@@ -70,7 +78,7 @@ def signal_yield_per_pot_g2(
     """
     m = model or load_physics()
     e_res = resonance_energy_array_mev(mass_mev)
-    return m.yield_mev * line_shape_per_mev(e_beam_mev, e_res, bes, m)
+    return m.signal.yield_mev * line_shape_per_mev(e_beam_mev, e_res, bes, m)
 
 
 def selected_signal_per_pot_g2(
@@ -104,7 +112,9 @@ def narrow_width_integral_mev(model: PhysicsModel | None = None) -> float:
     """
     m = model or load_physics()
     sigma_int_mev_fm2 = PI * HBAR_C_MEV_FM**2 / (2.0 * ELECTRON_MASS_MEV)  # MeV fm^2
-    electrons_per_fm2 = m.electron_density_per_cm3 * m.target_thickness_um * CM_PER_UM / FM2_PER_CM2
+    electrons_per_fm2 = (
+        m.target.electron_density_per_cm3 * m.target.thickness_um * CM_PER_UM / FM2_PER_CM2
+    )
     return sigma_int_mev_fm2 * electrons_per_fm2
 
 
@@ -136,7 +146,7 @@ def yield_report(
 ) -> YieldReport:
     """Everything the planner needs about one (mass [MeV], beam energy [MeV]) pair."""
     m = model or load_physics()
-    b = m.default_bes if bes is None else float(bes)
+    b = m.signal.default_bes if bes is None else float(bes)
     if not (math.isfinite(b) and 0 <= b < 0.1):
         raise ScanplanError(f"--bes must be a relative spread in [0, 0.1), got {bes!r}")
     if b == 0 and m.lorentz_gamma_mev == 0:

@@ -18,8 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hw_interfaces.clock import iso_utc
+
 from ..errors import ScanplanError
-from ..records import Plan, utc_now_iso
+from ..records import Plan
 from .base import (
     KIND_PLANNED,
     Event,
@@ -204,7 +206,7 @@ class SQLiteStore(RunConditionsStore):
         check_event_fields(kind, plan_sha256, period, run_number)
         payload_json = canonical_payload(payload)
         explicit_time = time_utc is not None
-        when = check_time_utc(time_utc) if explicit_time else utc_now_iso()
+        when = check_time_utc(time_utc) if explicit_time else iso_utc()
         key = idempotency_key or default_idempotency_key(
             kind, plan_sha256, period, run_number, when, payload_json
         )
@@ -243,7 +245,7 @@ class SQLiteStore(RunConditionsStore):
                 ).fetchone()[0]
                 if not ok:
                     raise ScanplanError(f"plan {plan_sha256[:12]} has no period {period}")
-        recorded = utc_now_iso()
+        recorded = iso_utc()
         cur = conn.execute(
             "INSERT INTO events (kind, plan_sha256, period, run_number, time_utc, payload_json, "
             "idempotency_key, recorded_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -274,7 +276,7 @@ class SQLiteStore(RunConditionsStore):
                 f"{sha[:12]}): the plan was modified after it was sealed"
             )
         with self._connect("record the plan", write=True) as conn:
-            now = utc_now_iso()
+            now = iso_utc()
             exists = conn.execute(
                 "SELECT count(*) FROM plans WHERE plan_sha256 = ?", (sha,)
             ).fetchone()[0]
