@@ -188,6 +188,11 @@ class BeamFields(DataModel):
     positrons_per_bunch: float = Field(ge=0)
     bunch_length_ns: float = Field(ge=0)
     repetition_rate_hz: float = Field(ge=0)
+    #: element where the beam is defined ("" = the line start, TGTTB01); issue 14: PADME's
+    #: simulation injects its beam after the energy selection
+    injection_element: str = ""
+    #: "before_selection" (a LINAC beam the slits select from) or "after_selection"
+    definition: Literal["before_selection", "after_selection"] = "before_selection"
 
 
 class ScatteringTable(DataModel):
