@@ -1,4 +1,7 @@
-"""Spread report behind ``scanplan spread`` (callable from notebooks too)."""
+"""Spread report behind ``scanplan spread`` (callable from notebooks too): runs the engine
+(:func:`beamline.spread.compute_spread`) with the TimePix spot grid built from the
+detector's geometry (:func:`timepix_spot_grid`), and writes tables atomically
+(:func:`write_table`; beamline writes no files)."""
 
 from __future__ import annotations
 
@@ -37,6 +40,49 @@ class SpreadReport:
     out_path: Path | None = None
     plot_path: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+#: Beam-spot histogram bin at the TimePix, in pixels (8 pixels of 55 um = 0.44 mm).
+SPOT_BIN_PIXELS = 8
+
+
+def timepix_spot_grid(geometry: Any = None, bin_pixels: int = SPOT_BIN_PIXELS) -> Any:
+    """Spot grid of the engine over the TimePix active area (``hw_interfaces.timepix``
+    geometry, default: the 2 x 6 chip array), bins of ``bin_pixels`` pixels, centred on the
+    PADME axis plus the geometry's offset."""
+    from beamline.spread import SpotGrid
+    from hw_interfaces.timepix import TimepixGeometry
+
+    g = geometry or TimepixGeometry()
+    half_w, half_h = 0.5 * g.width_mm, 0.5 * g.height_mm
+    bin_mm = bin_pixels * g.pixel_mm
+    grid = SpotGrid.uniform(half_w, half_h, bin_mm)
+    return SpotGrid(
+        tuple(x + g.offset_x_mm for x in grid.x_edges_mm),
+        tuple(y + g.offset_y_mm for y in grid.y_edges_mm),
+    )
+
+
+def write_table(result: Any, path: Path | str) -> Path:
+    """Write a spread table as CSV (``.csv``) or Parquet (``.parquet``/``.pq``, metadata in
+    the table attributes), atomically (``scanplan.atomic``)."""
+    import io
+
+    from .atomic import atomic_write_bytes, atomic_write_text
+
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ScanplanError(f"output file {out} must end in .csv or .parquet")
+    if not out.parent.exists():
+        raise ScanplanError(f"output folder {out.parent} does not exist")
+    if suffix == ".csv":
+        return atomic_write_text(out, result.table.to_csv(index=False))
+    table = result.table.copy()
+    table.attrs = {k: str(v) for k, v in result.metadata.items()}
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    return atomic_write_bytes(out, buf.getvalue())
 
 
 def _particles(n: float) -> int:
@@ -112,6 +158,7 @@ def spread_report(
         scheduler=scheduler,
         n_workers=n_workers,
         progress=progress,
+        spot_grid=timepix_spot_grid(),
     )
     table = result.table
     ordered = [*KEY_COLUMNS, *[c for c in table.columns if c not in KEY_COLUMNS]]
@@ -120,7 +167,7 @@ def spread_report(
     if target_rel_spread is not None:
         advice = spread.advise(table, target_rel_spread, measure=measure).to_dict(orient="records")
     if out is not None:
-        result.write(out)
+        write_table(result, out)
     if plot is not None:
         from beamline.spread_plots import spread_figure
 

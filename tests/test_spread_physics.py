@@ -39,7 +39,7 @@ def hard_edge_row(s_m: float) -> tuple[float, float, float]:
 
 @pytest.fixture(scope="module")
 def line():
-    bl = spread._line_for(None)
+    bl = spread.line_for(None)
     spread.configure_point(bl, spread.ScanPoint(282.5))
     return bl
 
