@@ -149,6 +149,8 @@ class SettingsFile(DataModel):
     description: str
     strength_file: Path
     beam: str
+    #: beam file of the spread engine's default source (issue 14; default: ``beam``)
+    spread_beam: str | None = None
     reference_energy_mev: float = Field(gt=0)
     dipole_calibration: str
     quadrupole_calibration: str

@@ -107,6 +107,8 @@ class BeamSource:
             "alfy": b.alfy,
             "sigma_delta": b.sigma_delta,
             "delta_offset": b.delta_offset,
+            "source_definition": b.definition,
+            "source_element": b.injection_element or "line start",
             "positrons_per_bunch": b.positrons_per_bunch,
             "scattering": "highland" if self.scattering else "off",
         }
@@ -155,12 +157,32 @@ def load_layers(name: str) -> tuple[tuple[ScatteringLayer, ...], bool]:
 def load_source(
     name: str | None = None, *, settings: str | None = None, scattering: bool | None = None
 ) -> BeamSource:
-    """Beam source by beam-file name (default: the beam named by ``settings``).
+    """Beam source by beam-file name (default: the beam named by ``settings``, the LINAC
+    beam before the selection).
 
     ``scattering`` overrides the file's default switch.
     """
     beam_name = name or load_settings(settings).beam
     layers, enabled = load_layers(beam_name)
+    return _source(beam_name, layers, enabled, scattering)
+
+
+def spread_source(settings: str | None = None, *, scattering: bool | None = None) -> BeamSource:
+    """The spread engine's default source of a settings entry: its ``spread_beam`` (the beam
+    as PADME's simulation defines it, after the selection, for run3_2022), else its
+    ``beam``. The engine's result metadata names the source and where it is defined."""
+    s = load_settings(settings)
+    name = s.spread_beam or s.beam
+    layers, enabled = load_layers(name)
+    return _source(name, layers, enabled, scattering)
+
+
+def _source(
+    beam_name: str,
+    layers: tuple[ScatteringLayer, ...],
+    enabled: bool,
+    scattering: bool | None,
+) -> BeamSource:
     return BeamSource(
         beam=load_beam(beam_name),
         layers=layers,

@@ -31,7 +31,7 @@ from .errors import BeamlineInputError
 from .lattice import line_spec, load_settings, read_strength_values
 from .names import SLITS
 from .parallel import map_ordered
-from .source import BeamSource, load_source
+from .source import BeamSource, spread_source
 from .spread_advisor import SPREAD_MEASURES, advise, spread_sensitivity, tradeoff_curve
 from .spread_engine import (
     ENGINES,
@@ -233,7 +233,8 @@ def compute_spread(
 
     ``energies_mev`` (matched dipoles) or ``points`` (:class:`ScanPoint`, currents may be
     mis-set); ``grid`` from :func:`make_grid` (default: the settings' slit gaps); ``source``
-    from :func:`beamline.source.load_source` (default: the settings' beam, scattering on);
+    (default: :func:`beamline.source.spread_source`, the settings' ``spread_beam``, for
+    run3_2022 PADME's definition after the selection; scattering on);
     ``n_particles`` per scan point, in chunks of ``chunk_particles``; ``seed`` the base
     seed; ``scheduler``/``n_workers`` see :func:`beamline.parallel.map_ordered`; ``spot`` a
     slit combination (``{slit: Jaws}`` in the grid; default: the settings' slits where in
@@ -261,7 +262,7 @@ def compute_spread(
         raise BeamlineInputError("eps_bin must be > 0")
     settings_name = load_settings(settings).name
     grid = grid or make_grid(settings_name)
-    source = source or load_source(settings=settings_name)
+    source = source or spread_source(settings_name)
     spot_index = (
         grid.index_of(spot) if spot is not None
         else spot_setting_index(grid, settings_jaws(settings_name))
