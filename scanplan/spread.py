@@ -97,6 +97,7 @@ def spread_report(
     gaps_mm: Mapping[str, Sequence[float]] | None = None,
     jaws_mm: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     settings: str | None = None,
+    source: str | None = None,
     n_particles: float = 1e6,
     seed: int = 0,
     scattering: bool = True,
@@ -117,11 +118,13 @@ def spread_report(
     ``gaps_mm``/``jaws_mm`` per slit (``{"SLTB4": [...]}``; others at the settings'
     values); ``target_rel_spread`` (fraction, e.g. 0.0025) for the advisor; ``out`` a
     ``.csv``/``.parquet`` file; ``plot`` a PNG; ``beam_changes`` overrides beam
-    parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``).
+    parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``);
+    ``source`` a beam file name (default: the settings' spread source, see
+    :func:`beamline.source.spread_source`).
     """
     from beamline import spread
     from beamline.lattice import load_settings
-    from beamline.source import load_source
+    from beamline.source import load_source, spread_source
 
     n = _particles(n_particles)
     if seed < 0:
@@ -145,14 +148,18 @@ def spread_report(
         for e in energies
         for o in offsets
     ]
-    source = load_source(settings=s.name, scattering=scattering)
+    src = (
+        spread_source(s.name, scattering=scattering)
+        if source is None
+        else load_source(source, scattering=scattering)
+    )
     if beam_changes:
-        source = source.with_beam(**beam_changes)
+        src = src.with_beam(**beam_changes)
     result = spread.compute_spread(
         points=points,
         grid=grid,
         settings=s.name,
-        source=source,
+        source=src,
         n_particles=n,
         seed=seed,
         scheduler=scheduler,
