@@ -31,11 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .constants import MEV_PER_TESLA_METRE
-from .datafiles import load_toml_model
-from .errors import BeamlineInputError
-from .paths import data_file
-from .schemas import (
+from .calibration_schemas import (
     BRANCHES,
     FIELD_REFERENCES,
     DipoleLinear,
@@ -48,6 +44,10 @@ from .schemas import (
     QuadrupolesFile,
     ReadbackResolution,
 )
+from .constants import MEV_PER_TESLA_METRE
+from .datafiles import load_toml_model
+from .errors import BeamlineInputError
+from .paths import data_file
 
 __all__ = [
     "BRANCHES",

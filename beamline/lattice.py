@@ -31,6 +31,7 @@ __all__ = [
     "madx_deck",
     "read_strength_values",
     "reference_rigidity_tm",
+    "settings_currents_a",
     "standalone_deck",
 ]
 
@@ -55,6 +56,24 @@ def load_settings(name: str | None = None) -> Settings:
     name = name or line_spec().default_settings
     path = named_data_file("settings", name, LINE_DIR, "settings")
     entry = load_toml_model(path, SettingsFile)
+    references = (
+        ("beam", entry.beam, data_names(LINE_DIR, "beams")),
+        (
+            "dipole_calibration",
+            entry.dipole_calibration,
+            calibration.dipole_calibrations().calibrations,
+        ),
+        (
+            "quadrupole_calibration",
+            entry.quadrupole_calibration,
+            calibration.quadrupole_calibrations().calibrations,
+        ),
+    )
+    for key, value, known in references:
+        if value not in known:
+            raise LatticeDataError(
+                f"{path}: key '{key}': '{value}' is not defined; known: {', '.join(known)}"
+            )
     strength = data_file(LINE_DIR, "settings", str(entry.strength_file))
     return Settings(name=name, **{**dict(entry), "strength_file": strength})
 
@@ -80,6 +99,21 @@ def read_strength_values(path: Path) -> dict[str, float]:
                     f"{path}: '{key}' must be a plain number in a settings file, got '{raw}'"
                 ) from None
     return values
+
+
+def settings_currents_a(settings: str | None = None) -> dict[str, float]:
+    """Magnet currents [A] of a settings entry's .str file, by magnet name (``DHSTB01``,
+    ``Q1``...), read without building the model (the knobs are ``MagnetSpec.knob``)."""
+    s = load_settings(settings)
+    values = read_strength_values(s.strength_file)
+    magnets = {
+        **calibration.dipole_calibrations().magnets,
+        **calibration.quadrupole_calibrations().magnets,
+    }
+    missing = [spec.knob for spec in magnets.values() if spec.knob not in values]
+    if missing:
+        raise LatticeDataError(f"{s.strength_file}: no value for {', '.join(missing)}")
+    return {name: values[spec.knob] for name, spec in magnets.items()}
 
 
 def reference_rigidity_tm(energy_mev: float) -> float:

@@ -192,7 +192,7 @@ class BeamLine:
     def set_polarity(self, quad: str, sign: int) -> None:
         spec = calibration.magnet_spec(quad)
         if spec.name not in QUADRUPOLES or sign not in (1, -1):
-            raise BeamlineInputError("polarity is +1 or -1 for Q1-Q4")
+            raise BeamlineInputError(f"polarity is +1 or -1 for {', '.join(QUADRUPOLES)}")
         self.env[f"pol_{spec.lattice_element}"] = sign
 
     def gap_mm(self, slit: str) -> float:

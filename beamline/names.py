@@ -6,7 +6,7 @@
   quadrupoles}.toml`` (DHSTB01, DHSTB02 / Q1..Q4), ``MAGNETS`` both;
 * the spelling map of a magnet: model name ``DHSTB01`` <-> supply element ``DHSTB001``
   (control system, memcached keys) <-> lattice element ``dhstb01`` (MAD-X sequence) <->
-  current knob ``i_dhstb01_a``, all on :class:`beamline.schemas.MagnetSpec`.
+  current knob ``i_dhstb01_a``, all on :class:`beamline.calibration_schemas.MagnetSpec`.
 
 The tuples are read when this module is first imported (a few small TOML files).
 """

@@ -63,11 +63,12 @@ def predict_spot(
     dhstb01_current_a: float,
     dhstb02_current_a: float,
     *,
-    rel_spread: float = 0.0025,
+    rel_spread: float,
 ) -> SpotPrediction:
     """Predicted spot for the given dipole currents [A] (other knobs as set in ``bl``).
 
-    ``rel_spread`` is the relative rms momentum spread of the selected beam. The model's
+    ``rel_spread`` is the relative rms momentum spread of the selected beam (no default
+    here: the callers' data files hold it, e.g. ``lattices/checks/tolerances.toml``). The model's
     reference energy and DHSTB01/DHSTB02 currents are changed to the given state (the
     caller owns ``bl``; the quadrupoles and slits are left as they are).
     """

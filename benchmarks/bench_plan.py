@@ -12,7 +12,7 @@ from benchmarks.common import Result, best_of
 
 def run(quick: bool = False) -> list[Result]:
     from beamline.parallel import default_workers
-    from scanplan.planner import PlanRequest, plan_scan
+    from scanplan.planning import PlanRequest, plan_scan
     from scanplan.sensitivity import expected_limits, toy_cls_grid
 
     plan = plan_scan(PlanRequest(energy_range_mev=(262.2, 299.0), lorentz_width_mev=0.0))

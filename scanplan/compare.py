@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .physics.params import load_scan_defaults
 from .records import Plan
 from .sensitivity import ExpectedLimits, coverage, default_masses_mev, expected_limits
+
+if TYPE_CHECKING:
+    from .planning import PlanRequest
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -63,8 +66,11 @@ class Comparison:
     rows: list[dict[str, Any]]
 
 
-def compare_plans(a: Plan, b: Plan, *, n_masses: int = 121) -> Comparison:
-    """Compare two plans on the union of their sqrt(s) spans."""
+def compare_plans(a: Plan, b: Plan, *, n_masses: int | None = None) -> Comparison:
+    """Compare two plans on the union of their sqrt(s) spans (``n_masses``, default
+    ``[sensitivity] masses`` of ``lattices/physics/scan_defaults.toml``)."""
+    if n_masses is None:
+        n_masses = load_scan_defaults().sensitivity.masses
     ma, mb = default_masses_mev(a, 2), default_masses_mev(b, 2)
     lo, hi = min(ma[0], mb[0]), max(ma[-1], mb[-1])
     masses = np.linspace(lo, hi, n_masses) if hi > lo else np.array([lo])
@@ -85,17 +91,19 @@ def compare_plans(a: Plan, b: Plan, *, n_masses: int = 121) -> Comparison:
 # ---------------------------------------------------------------- option sweeps (Dask)
 
 
-def _evaluate_option(item: tuple[int, Any, tuple[float, float] | None]) -> dict[str, Any]:
+def _evaluate_option(
+    item: tuple[int, dict[str, Any], tuple[float, float] | None],
+) -> dict[str, Any]:
     """Plan one option and summarise it (module level: pickled to Dask workers)."""
     from beamline.errors import BeamlineInputError
 
     from .errors import ScanplanError
-    from .planner import plan_scan
+    from .planning import PlanRequest, plan_scan
 
-    index, req, window = item
+    index, fields, window = item
     row: dict[str, Any] = {"option": index}
     try:
-        plan = plan_scan(req)
+        plan = plan_scan(PlanRequest(**fields))
     except (ScanplanError, BeamlineInputError) as exc:
         row["error"] = str(exc)
         return row
@@ -116,8 +124,8 @@ def _evaluate_option(item: tuple[int, Any, tuple[float, float] | None]) -> dict[
 
 
 def sweep_options(
-    base: Any,
-    variations: dict[str, Sequence[Any]],
+    base: PlanRequest,
+    variations: Mapping[str, Sequence[Any]],
     *,
     window_mev: tuple[float, float] | None = None,
     scheduler: str | None = "local",
@@ -133,7 +141,7 @@ def sweep_options(
 
     from .errors import ScanplanError
 
-    fields = {f.name for f in dataclasses.fields(base)}
+    fields = set(type(base).model_fields)
     unknown = sorted(set(variations) - fields)
     if unknown:
         raise ScanplanError(f"unknown plan option(s) {unknown}; known: {', '.join(sorted(fields))}")
@@ -142,7 +150,9 @@ def sweep_options(
     if not combos or len(combos) > 10_000:
         raise ScanplanError(f"option sweep needs 1..10000 combinations, got {len(combos)}")
     items = [
-        (i, dataclasses.replace(base, **dict(zip(keys, c, strict=True))), window_mev)
+        # the request is rebuilt from its given fields in the task, so defaults that depend
+        # on a varied field are derived again and a refused option is a row, not a failure
+        (i, {**base.given(), **dict(zip(keys, c, strict=True))}, window_mev)
         for i, c in enumerate(combos)
     ]
     rows = map_ordered(

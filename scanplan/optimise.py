@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,13 +27,11 @@ from scipy.special import ndtri
 from hw_interfaces.clock import iso_utc
 
 from .errors import ScanplanError
-from .planner import plan_model
+from .physics.params import OptimiseObjective, load_scan_defaults
 from .records import OptimisationInfo, Plan
 from .sensitivity import expected_limits_from_arrays, plan_arrays, sigma_rel, signal_per_g2
 
-#: ASSUMED default floor of beam hours per point: shorter is not worth a changeover
-DEFAULT_MIN_HOURS = 1.0
-OBJECTIVES = ("mean", "max")
+OBJECTIVES = get_args(OptimiseObjective)
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,9 @@ class Optimisation:
         }
 
 
-def window_masses(window_mev: tuple[float, float], n: int = 31) -> NDArray:
+def window_masses(window_mev: tuple[float, float], n: int | None = None) -> NDArray:
+    """``n`` masses [MeV] over the window (default: ``[optimise] window_masses``)."""
+    n = load_scan_defaults().optimise.window_masses if n is None else n
     lo, hi = window_mev
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise ScanplanError(f"mass window {lo!r}:{hi!r} MeV must be finite with low <= high")
@@ -83,16 +83,21 @@ def optimise_plan(
     window_mev: tuple[float, float],
     *,
     total_hours: float | None = None,
-    objective: str = "mean",
-    min_hours: float = DEFAULT_MIN_HOURS,
-    n_masses: int = 31,
+    objective: str | None = None,
+    min_hours: float | None = None,
+    n_masses: int | None = None,
 ) -> Optimisation:
     """Re-allocate the on-resonance beam hours of ``plan`` to minimise the expected limit on
     g over ``window_mev`` [MeV]. ``total_hours`` [h] of beam (default: the plan's own
-    on-resonance beam hours)."""
+    on-resonance beam hours); ``objective``, ``min_hours`` [h] per point and ``n_masses`` in
+    the window default to ``[optimise]`` of ``lattices/physics/scan_defaults.toml``."""
+    defaults = load_scan_defaults().optimise
+    objective = defaults.objective if objective is None else objective
+    min_hours = defaults.min_hours if min_hours is None else min_hours
+    n_masses = defaults.window_masses if n_masses is None else n_masses
     if objective not in OBJECTIVES:
         raise ScanplanError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    model = plan_model(plan)
+    model = plan.inputs.physics
     arr = plan_arrays(plan)
     pts = sorted(plan.points, key=lambda p: p.period)
     hours0 = np.array([p.hours for p in pts])
@@ -219,7 +224,7 @@ def optimise_plan(
     overhead = plan.inputs.overhead_hours_per_point
     optimisation = OptimisationInfo(
         window_mev=(float(window_mev[0]), float(window_mev[1])),
-        objective=objective,  # type: ignore[arg-type]
+        objective=objective,
         total_beam_hours=total,
         min_hours_per_point=min_hours,
         n_masses=n_masses,

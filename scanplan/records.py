@@ -21,7 +21,9 @@ from .physics.params import (
     ControlPosition,
     ControlSideName,
     Direction,
+    OptimiseObjective,
     PhysicsModel,
+    QuadScaling,
     WidthReference,
 )
 
@@ -32,7 +34,6 @@ PointKind = Literal["on_resonance", "control"]
 RangeKind = Literal["mass", "sqrt_s", "energy"]
 PotMode = Literal["pot_per_point", "budget", "optimised"]
 BesSource = Literal["given", "spread_engine"]
-QuadScaling = Literal["momentum", "fixed"]
 
 #: What the per-point yield columns mean (written into every plan).
 YIELD_DEFINITION = (
@@ -81,6 +82,26 @@ class Point(_Record):
     signal_yield_per_pot_g2: float = Field(ge=0)
     expected_signal_ref: float = Field(ge=0, description="signal for the plan's reference coupling")
 
+    def current_a(self, magnet: str) -> float:
+        """Set current [A] of ``magnet`` (DHSTB01, DHSTB02, Q1..Q4)."""
+        value: float = getattr(self, current_field(magnet))
+        return value
+
+    def gap_mm(self, slit: str) -> float:
+        """Gap [mm] of ``slit`` (SLTB2..SLTB5)."""
+        value: float = getattr(self, gap_field(slit))
+        return value
+
+
+def current_field(magnet: str) -> str:
+    """The :class:`Point` field holding the set current [A] of ``magnet`` (e.g. ``DHSTB01``)."""
+    return f"{magnet.lower()}_current_a"
+
+
+def gap_field(slit: str) -> str:
+    """The :class:`Point` field holding the gap [mm] of ``slit`` (e.g. ``SLTB4``)."""
+    return f"{slit.lower()}_mm"
+
 
 class SpreadEngineInfo(_Record):
     """BES from the spread engine: the energies tracked [MeV], the rms relative spread of
@@ -101,7 +122,7 @@ class OptimisationInfo(_Record):
     masses, the source plan's hash and the expected g limits before and after."""
 
     window_mev: tuple[float, float]
-    objective: Literal["mean", "max"]
+    objective: OptimiseObjective
     total_beam_hours: float = Field(ge=0)
     min_hours_per_point: float = Field(ge=0)
     n_masses: int = Field(ge=2)

@@ -35,9 +35,8 @@ from scipy.special import ndtri, xlogy
 
 from .errors import ScanplanError
 from .physics.lineshape import voigt_per_mev
-from .physics.params import PhysicsModel
+from .physics.params import PhysicsModel, load_scan_defaults
 from .physics.yields import resonance_energy_array_mev, sqrt_s_array_mev
-from .planner import plan_model
 from .records import Plan
 
 #: points whose expected count is below this are dropped from the likelihood (no information)
@@ -223,8 +222,10 @@ def expected_limits_from_arrays(
     )
 
 
-def default_masses_mev(plan: Plan, n: int = 121) -> NDArray:
-    """Mass grid [MeV] over the sqrt(s) span of the plan's on-resonance points."""
+def default_masses_mev(plan: Plan, n: int | None = None) -> NDArray:
+    """``n`` masses [MeV] over the sqrt(s) span of the plan's on-resonance points (default:
+    ``[sensitivity] masses`` of ``lattices/physics/scan_defaults.toml``)."""
+    n = load_scan_defaults().sensitivity.masses if n is None else n
     arr = plan_arrays(plan)
     e = arr.e_beam_mev[~arr.is_control] if np.any(~arr.is_control) else arr.e_beam_mev
     rs = sqrt_s_array_mev(np.array([e.min(), e.max()]))
@@ -235,7 +236,7 @@ def expected_limits(
     plan: Plan, masses_mev: ArrayLike | None = None, *, cl: float | None = None
 ) -> ExpectedLimits:
     """Expected CLs upper limits of ``plan`` (its own physics model) on a mass grid [MeV]."""
-    model = plan_model(plan)
+    model = plan.inputs.physics
     masses = default_masses_mev(plan) if masses_mev is None else masses_mev
     return expected_limits_from_arrays(masses, plan_arrays(plan), model, cl=cl)
 
@@ -258,7 +259,7 @@ class Coverage:
 
 def coverage(plan: Plan, *, threshold: float = 0.5, n: int = 241) -> Coverage:
     """sqrt(s) coverage of a plan (signal exposure versus mass)."""
-    model = plan_model(plan)
+    model = plan.inputs.physics
     arr = plan_arrays(plan)
     span = default_masses_mev(plan, 2)
     width = float(span[-1] - span[0]) or 0.2
@@ -388,7 +389,7 @@ def toy_cells(
         raise ScanplanError(f"--toys must be >= 10, got {n_toys}")
     if any(not (g > 0 and math.isfinite(g)) for g in couplings):
         raise ScanplanError("couplings must be finite and > 0")
-    model = plan_model(plan)
+    model = plan.inputs.physics
     arr = plan_arrays(plan)
     s_all = signal_per_g2(np.asarray(masses_mev, dtype=float), arr, model)
     b = arr.background
@@ -439,7 +440,7 @@ def toy_cls_grid(
         toy_cls_cell, cells, scheduler=scheduler or "local", n_workers=n_workers, on_done=on_done
     )
     cls = np.asarray(values, dtype=float).reshape(len(masses_mev), len(couplings))
-    model = plan_model(plan)
+    model = plan.inputs.physics
     alpha = 1.0 - model.statistics.cl
     g = np.asarray(couplings, dtype=float)
     limits = np.array([_crossing(g, row, alpha) for row in cls])

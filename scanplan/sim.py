@@ -10,22 +10,13 @@ frame it reads the simulated DHSTB001/DHSTB002 output currents, asks
 supply that is not operational or below ``min_dipole_current_a`` means no beam on the
 detector.
 
-Faults (:func:`parse_fault`), spelled ``NAME[:TARGET][=VALUE]``:
-
-* power supplies ``trip|comm-error|nan|stale|missing|corrupt:<ELEMENT>`` (DHSTB001...),
-  also ``stale|missing|corrupt:DAFNESTATELAB``;
-* TimePix ``dropped-frames``, ``no-beam``, ``slow``, ``dead:serval`` (alias ``timepix``);
-* RunControl ``init-fail``, ``init-timeout``, ``terminate-error``, ``broken-frame``, ``hang``,
-  ``dead:runcontrol``;
-* ``offset:<ELEMENT>=<A>``: a hidden field error of a dipole, as if its current were off by
-  ``A`` amperes (hysteresis, wrong calibration): the readback is unchanged, the beam moves.
+Faults: :func:`scanplan.sim_faults.parse_fault` (the spelling is documented there).
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,80 +27,23 @@ from hw_interfaces.sim import (
     PsuSimState,
     SimControlServer,
 )
-from hw_interfaces.sim.faults import PSU_FAULTS, RUNCONTROL_FAULTS, TIMEPIX_FAULTS
 
 from .check import CheckTolerances, SpotPredictor
 from .errors import ScanplanError
+from .sim_faults import OFFSET, TARGET_ALIASES, FaultSpec, parse_fault
 
 #: a beam position far off the detector: no hit lands on it (no beam)
 OFF_DETECTOR_MM = 1.0e4
-TARGET_ALIASES = {"serval": "timepix", "timepix": "timepix", "runcontrol": "runcontrol"}
-OFFSET = "offset"
 DEFAULT_SEED = 17
 
 
-@dataclass(frozen=True)
-class FaultSpec:
-    """A parsed ``--fault``: ``fault`` (a :class:`Fault` or ``"offset"``), ``target``
-    (element, machine key, ``timepix`` or ``runcontrol``) and ``value_a`` (offset only)."""
+def dipole_supplies() -> tuple[str, str]:
+    """BTF supply elements of DHSTB01 and DHSTB02 (``supply_element`` of
+    ``lattices/calibrations/dipoles.toml``: the names of their memcached records)."""
+    from beamline.names import DIPOLES, supply_elements
 
-    fault: Fault | str
-    target: str
-    value_a: float = 0.0
-
-    @property
-    def label(self) -> str:
-        name = self.fault.value if isinstance(self.fault, Fault) else self.fault
-        if name == OFFSET:
-            return f"{name}:{self.target}={self.value_a:g}"
-        return f"{name}:{self.target}"
-
-
-def parse_fault(text: str) -> FaultSpec:
-    """``NAME[:TARGET][=VALUE]`` -> :class:`FaultSpec` (ScanplanError with the choices)."""
-    raw = text.strip()
-    name, _, rest = raw.partition(":")
-    target, _, value = rest.partition("=")
-    name = name.strip().lower().replace("-", "_")
-    if name == "dropped_frames":
-        name = "drop_frames"
-    target = target.strip()
-    if name == OFFSET:
-        if not target or not value:
-            raise ScanplanError(f"fault '{text}': write offset:<ELEMENT>=<amperes>")
-        try:
-            amps = float(value)
-        except ValueError:
-            raise ScanplanError(f"fault '{text}': offset '{value}' is not a number") from None
-        if not math.isfinite(amps):
-            raise ScanplanError(f"fault '{text}': offset must be finite")
-        return FaultSpec(OFFSET, target.upper(), amps)
-    if value:
-        raise ScanplanError(f"fault '{text}': only offset:<ELEMENT>=<A> takes a value")
-    try:
-        fault = Fault.parse(name)
-    except ValueError as exc:
-        raise ScanplanError(f"fault '{text}': {exc}, or offset") from None
-    if not target:
-        if fault in TIMEPIX_FAULTS and fault is not Fault.DEAD:
-            target = "timepix"
-        elif fault in RUNCONTROL_FAULTS and fault is not Fault.DEAD:
-            target = "runcontrol"
-        else:
-            raise ScanplanError(
-                f"fault '{text}' needs a target: {fault.value}:<ELEMENT>"
-                + (" or dead:serval / dead:runcontrol" if fault is Fault.DEAD else "")
-            )
-    t = TARGET_ALIASES.get(target.lower(), target.upper())
-    allowed = (
-        TIMEPIX_FAULTS if t == "timepix" else RUNCONTROL_FAULTS if t == "runcontrol" else PSU_FAULTS
-    )
-    if fault not in allowed:
-        raise ScanplanError(
-            f"fault '{text}': {fault.value} does not apply to {t} "
-            f"(choose among {', '.join(sorted(f.value for f in allowed))})"
-        )
-    return FaultSpec(fault, t)
+    first, second = supply_elements(DIPOLES)
+    return first, second
 
 
 class ModelBeam:
@@ -131,6 +65,8 @@ class ModelBeam:
         self.reference_x_mm = reference_x_mm
         self.reference_y_mm = reference_y_mm
         self.min_dipole_current_a = min_dipole_current_a
+        #: supply elements of DHSTB01 and DHSTB02, whose output currents steer the beam
+        self.supplies = dipole_supplies()
         self._offsets: dict[str, float] = {}
         self._lock = threading.Lock()
         self.calls = 0
@@ -157,15 +93,16 @@ class ModelBeam:
     def __call__(self, states: Mapping[str, PsuSimState]) -> tuple[float, float, float, float]:
         self.calls += 1
         off = (OFF_DETECTOR_MM, OFF_DETECTOR_MM, 1.0, 1.0)
+        e1, e2 = self.supplies
         try:
-            d1, d2 = states["DHSTB001"], states["DHSTB002"]
+            d1, d2 = states[e1], states[e2]
         except KeyError:
             return off
         if d1.status != 2 or d2.status != 2:
             return off
         offsets = self.offsets()
-        i1 = self.effective_current_a(d1) + offsets.get("DHSTB001", 0.0)
-        i2 = self.effective_current_a(d2) + offsets.get("DHSTB002", 0.0)
+        i1 = self.effective_current_a(d1) + offsets.get(e1, 0.0)
+        i2 = self.effective_current_a(d2) + offsets.get(e2, 0.0)
         if min(i1, i2) < self.min_dipole_current_a:
             return off
         try:
@@ -219,8 +156,9 @@ class SimFacility:
     ``control_port``: serve the control channel (:class:`ControlFacade` behind
     :class:`hw_interfaces.sim.SimControlServer`; 0 = any free port, None = none).
     ``currents_a`` overrides the start currents (default: both dipoles at the simulator's
-    DHSTB001 current, i.e. the beam on the model axis). ``predictor`` lets callers share one
-    model (a BeamLine costs ~1 s to build).
+    DHSTB001 current, i.e. the beam on the model axis). ``settings``: the model's settings
+    (default: the line's, ``default_settings`` of ``lattices/btf_padme/line.toml``).
+    ``predictor`` lets callers share one model (a BeamLine costs ~1 s to build).
     """
 
     def __init__(
@@ -232,7 +170,7 @@ class SimFacility:
         control_port: int | None = None,
         key_prefix: str = "",
         currents_a: Mapping[str, float] | None = None,
-        settings: str | None = "run3_2022",
+        settings: str | None = None,
         tolerances: CheckTolerances | None = None,
         predictor: SpotPredictor | None = None,
         seed: int | None = DEFAULT_SEED,
@@ -263,7 +201,8 @@ class SimFacility:
             reference_y_mm=tol.reference_y_mm,
             min_dipole_current_a=tol.sim_min_dipole_current_a,
         )
-        start = {"DHSTB002": DEFAULT_CURRENTS_A["DHSTB001"]}
+        e1, e2 = self.beam.supplies
+        start = {e2: DEFAULT_CURRENTS_A[e1]}
         start.update({k.upper(): float(v) for k, v in (currents_a or {}).items()})
         self.currents_a = start
         self.seed = seed
@@ -371,8 +310,8 @@ class SimFacility:
         """Inject a fault (see the module docstring)."""
         spec = parse_fault(fault) if isinstance(fault, str) else fault
         if spec.fault == OFFSET:
-            if spec.target not in ("DHSTB001", "DHSTB002"):
-                raise ScanplanError("offset applies to DHSTB001 or DHSTB002")
+            if spec.target not in self.beam.supplies:
+                raise ScanplanError(f"offset applies to {' or '.join(self.beam.supplies)}")
             self.beam.set_offset(spec.target, spec.value_a)
         else:
             if spec.fault is Fault.DEAD:
@@ -492,39 +431,3 @@ class ControlFacade:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._facility.facility, name)
-
-
-def parse_currents(items: Iterable[str]) -> dict[str, float]:
-    """``ELEMENT=AMPS`` items -> dict (ScanplanError on nonsense)."""
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            amps = float(value)
-        except ValueError:
-            amps = math.nan
-        if not sep or not name.strip() or not math.isfinite(amps):
-            raise ScanplanError(f"--current '{item}': write ELEMENT=AMPS, e.g. DHSTB001=179.1")
-        out[name.strip().upper()] = amps
-    return out
-
-
-def parse_hysteresis(items: Iterable[str]) -> dict[str, dict[str, float]]:
-    """``ELEMENT=UP_A:DOWN_A`` items -> ``{element: {"up": .., "down": ..}}`` (the
-    simulator's per-branch readback offsets; ScanplanError on nonsense)."""
-    out: dict[str, dict[str, float]] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        up, sep2, down = value.partition(":")
-        try:
-            pair = {"up": float(up), "down": float(down)}
-        except ValueError:
-            pair = {}
-        if not (sep and sep2 and name.strip() and pair) or not all(
-            math.isfinite(v) for v in pair.values()
-        ):
-            raise ScanplanError(
-                f"--hysteresis '{item}': write ELEMENT=UP_A:DOWN_A, e.g. DHSTB001=0.02:-0.02"
-            )
-        out[name.strip().upper()] = pair
-    return out

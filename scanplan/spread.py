@@ -36,7 +36,7 @@ class SpreadReport:
     result: Any  # beamline.spread.SpreadResult
     rows: list[dict[str, Any]]
     advice: list[dict[str, Any]]
-    target_rel_spread: float | None
+    target_rel_spread: float
     out_path: Path | None = None
     plot_path: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -104,7 +104,7 @@ def spread_report(
     beam_changes: Mapping[str, float] | None = None,
     dhstb01_offsets_a: Sequence[float] = (0.0,),
     dhstb02_relative_offset: float = 0.0,
-    target_rel_spread: float | None = 0.0025,
+    target_rel_spread: float | None = None,
     measure: str = "rms",
     out: Path | None = None,
     plot: Path | None = None,
@@ -116,9 +116,10 @@ def spread_report(
     reference energy) x DHSTB01 current offsets [A] x every slit combination.
 
     ``gaps_mm``/``jaws_mm`` per slit (``{"SLTB4": [...]}``; others at the settings'
-    values); ``target_rel_spread`` (fraction, e.g. 0.0025) for the advisor; ``out`` a
-    ``.csv``/``.parquet`` file; ``plot`` a PNG; ``beam_changes`` overrides beam
-    parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``);
+    values); ``target_rel_spread`` (a fraction) for the advisor, by default the beam-energy
+    spread the physics model assumes (``default_bes`` of ``lattices/physics/``); ``out`` a
+    ``.csv``/``.parquet`` file (written atomically); ``plot`` a PNG; ``beam_changes`` overrides
+    beam parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``);
     ``source`` a beam file name (default: the settings' spread source, see
     :func:`beamline.source.spread_source`).
     """
@@ -170,9 +171,11 @@ def spread_report(
     table = result.table
     ordered = [*KEY_COLUMNS, *[c for c in table.columns if c not in KEY_COLUMNS]]
     rows = table[ordered].to_dict(orient="records")
-    advice: list[dict[str, Any]] = []
-    if target_rel_spread is not None:
-        advice = spread.advise(table, target_rel_spread, measure=measure).to_dict(orient="records")
+    if target_rel_spread is None:
+        from .physics.params import load_physics
+
+        target_rel_spread = load_physics().signal.default_bes
+    advice = spread.advise(table, target_rel_spread, measure=measure).to_dict(orient="records")
     if out is not None:
         write_table(result, out)
     if plot is not None:

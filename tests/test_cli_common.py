@@ -30,3 +30,23 @@ def test_inclusive_ranges_and_lists():
 def test_bad_ranges_say_why(text, message):
     with pytest.raises(ScanplanError, match=message):
         parse_range(text, "--energy-mev")
+
+
+def test_range_option_type_expands_and_bounds():
+    from scanplan.cli.common import RANGE, FloatRange, RangeType
+
+    values = RANGE("260:262:0.5")
+    assert isinstance(values, FloatRange) and values == [260.0, 260.5, 261.0, 261.5, 262.0]
+    assert RANGE([1, 2.5]) == [1.0, 2.5]  # a default given as numbers
+    with pytest.raises(ValueError, match="at most 10 are allowed"):
+        RangeType(max_points=10)("0:100:1")
+    with pytest.raises(ValueError, match="non-finite"):
+        RANGE("0:inf:1")
+
+
+def test_bad_range_option_is_one_error_line_naming_the_option():
+    from cli_helpers import assert_user_error, run_cli
+
+    proc = run_cli("spread", "--dhstb01-offset-a", "0:1:0", "--particles", "10")
+    assert_user_error(proc, "--dhstb01-offset-a", "has no points")
+    assert_user_error(run_cli("optics", "--no-such-option"), "--no-such-option")

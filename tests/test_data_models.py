@@ -121,3 +121,26 @@ def test_wrong_type_names_the_key(lattices_copy):
     replace_in_file(path, 'plane = "y"', 'plane = "z"')
     with pytest.raises(LatticeDataError, match=r"line\.toml: key 'slits\.sltb3\.plane'"):
         lattice.line_spec()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('beam = "linac_positron_run3"', 'beam = "linac_electron"', "beam"),
+        (
+            'dipole_calibration = "btf_nominal_v1"',
+            'dipole_calibration = "v9"',
+            "dipole_calibration",
+        ),
+        (
+            'quadrupole_calibration = "dafne_tl_type_a_v1"',
+            'quadrupole_calibration = "type_b"',
+            "quadrupole_calibration",
+        ),
+    ],
+)
+def test_settings_reference_defined_entries(lattices_copy, old, new, key):
+    path = lattices_copy / "btf_padme" / "settings" / "run3_2022.toml"
+    replace_in_file(path, old, new)
+    with pytest.raises(LatticeDataError, match=rf"run3_2022\.toml: key '{key}': .* not defined"):
+        lattice.load_settings("run3_2022")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fixtures.lattices import private_lattices, replace_in_file
 
-from beamline import lattice
+from beamline import calibration, lattice
 from beamline.errors import BeamlineInputError, LatticeDataError
 from beamline.model import BeamLine
 
@@ -81,3 +81,14 @@ def test_frozen_dipole_strength_is_refused(lattices_copy):
     replace_in_file(seq, "k0:=brho_dhstb01_tm/(brho_tm*rho_dip_m)", "k0=0.58")
     with pytest.raises(LatticeDataError, match=r"dhstb01.*frozen k0"):
         BeamLine("run3_2022")
+
+
+def test_settings_currents_match_the_model():
+    """The .str currents read by beamline.lattice equal what xtrack's MAD-X parser loaded."""
+    currents = lattice.settings_currents_a("run3_2022")
+    bl = BeamLine("run3_2022")  # dipoles as in the file, not matched
+    assert set(currents) == set(bl.currents_a())
+    for magnet, value in currents.items():
+        assert bl.current_a(magnet) == value
+    # facts 1, Run III column: Q1 at 1.771 T/m
+    assert calibration.quad_gradient_tpm("Q1", currents["Q1"]) == pytest.approx(1.771, abs=5e-4)

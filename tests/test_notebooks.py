@@ -1,9 +1,11 @@
-"""Execute every validation notebook (notebooks/*.ipynb) with nbclient: a failing cell fails CI.
+"""The validation notebooks: jupytext percent-format sources under ``notebooks/*.py``.
 
-Each notebook runs in a fresh temporary working directory with ``SCANPLAN_NB_OUT`` pointing
-into it (figures land there, never in the checkout), on the ``python3`` kernel of the
-interpreter running pytest, with a per-cell timeout. The notebooks assert their own
-validations (model vs MAD-X, closed form, facts-file numbers).
+The ``.py`` files are the notebooks (no ``.ipynb`` is stored): jupytext turns each into an
+nbformat notebook, which nbclient executes on the ``python3`` kernel of the interpreter running
+pytest, so a failing cell (every notebook asserts its own validations: model vs MAD-X, closed
+form, facts-file numbers) fails the suite. Each runs in a fresh temporary working directory
+with ``SCANPLAN_NB_OUT`` pointing into it (figures land there, never in the checkout), with a
+per-cell timeout.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ from pathlib import Path
 import pytest
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
+NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.py"))
 #: seconds per cell; the whole notebook is also bounded by the pytest timeout below
 CELL_TIMEOUT_S = 120
+
+
+def _read(path: Path):
+    import jupytext
+
+    return jupytext.read(path, fmt="py:percent")
 
 
 def _kernel_name() -> str:
@@ -32,18 +40,37 @@ def _kernel_name() -> str:
     return "python3"
 
 
+def test_there_are_notebooks() -> None:
+    assert len(NOTEBOOKS) >= 5, [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_states_claim_and_asserts_it(path: Path) -> None:
+    """Standard: a claim up front, an asserted comparison, a figure written to a file
+    (``scanplan.notebook.NotebookRun``), and a last cell reached only if all checks passed."""
+    nb = _read(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and "Claim" in first.source, path.name
+    assert "Falsified if" in first.source, f"{path.name}: say what would falsify the claim"
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert len(code) >= 3, f"{path.name}: not split into cells (missing '# %%' markers?)"
+    joined = "\n".join(code)
+    assert "assert " in joined, f"{path.name}: no asserted check"
+    assert "NotebookRun()" in joined and ".save(fig" in joined, f"{path.name}: no figure file"
+    assert code[-1].strip() == "NB.done()", f"{path.name}: the last cell must be NB.done()"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     out = tmp_path / "figures"
     monkeypatch.setenv("SCANPLAN_NB_OUT", str(out))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nb = nbformat.read(str(path), as_version=4)
+    nb = _read(path)
     client = NotebookClient(
         nb,
         kernel_name=_kernel_name(),
@@ -57,6 +84,8 @@ def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
     except CellExecutionError as exc:
         pytest.fail(f"{path.name}: a cell failed:\n{exc}", pytrace=False)
     elapsed = time.perf_counter() - t0
+    executed = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in executed), f"{path.name}: a code cell did not run"
     figures = sorted(p.name for p in out.glob("*.png"))
     assert figures, f"{path.name} wrote no figure to SCANPLAN_NB_OUT"
     print(f"{path.name}: {elapsed:.1f} s, figures {figures}")

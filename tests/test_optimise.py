@@ -9,7 +9,7 @@ import pytest
 
 from scanplan.errors import ScanplanError
 from scanplan.optimise import optimise_plan
-from scanplan.planner import PlanRequest, plan_model, plan_scan, validate_plan
+from scanplan.planning import PlanRequest, plan_scan, validate_plan
 from scanplan.sensitivity import expected_limits_from_arrays, plan_arrays
 
 WINDOW = (16.73, 17.03)  # facts 5: 16.88 +- 0.15 MeV
@@ -51,7 +51,7 @@ def test_time_concentrates_near_the_window(base, result) -> None:
 
 def test_no_random_feasible_allocation_does_better(base, result) -> None:
     arr = plan_arrays(base)
-    model = plan_model(base)
+    model = base.inputs.physics
     masses = np.linspace(*WINDOW, 31)
     free = ~arr.is_control
     rate = arr.pot / np.array([p.hours for p in sorted(base.points, key=lambda q: q.period)])

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanplan.errors import ScanplanError
-from scanplan.planner import PlanRequest, plan_calendar, plan_scan, validate_plan
+from scanplan.planning import PlanRequest, plan_calendar, plan_scan, validate_plan
 from scanplan.records import load_plan, save_plan
 
 M_E = 0.51099895

@@ -8,7 +8,7 @@ import pytest
 
 from scanplan.compare import compare_plans, sweep_options
 from scanplan.errors import ScanplanError
-from scanplan.planner import PlanRequest, plan_scan
+from scanplan.planning import PlanRequest, plan_scan
 
 BASE = PlanRequest(mass_range_mev=(16.6, 17.2), budget_hours=400.0, control="none")
 

@@ -13,7 +13,7 @@ from scipy.optimize import brentq
 from scipy.special import voigt_profile
 from scipy.stats import poisson
 
-from scanplan.planner import PlanRequest, plan_scan
+from scanplan.planning import PlanRequest, plan_scan
 from scanplan.sensitivity import (
     coverage,
     expected_limits,
@@ -50,10 +50,8 @@ def _independent_s_b(plan, mass_mev: float) -> tuple[np.ndarray, np.ndarray]:
 
 def test_single_point_matches_exact_poisson_cls(one_point) -> None:
     arr = plan_arrays(one_point)
-    from scanplan.planner import plan_model
-
     mass = one_point.points[0].sqrt_s_mev
-    lim = expected_limits_from_arrays([mass], arr, plan_model(one_point), systematics=False)
+    lim = expected_limits_from_arrays([mass], arr, one_point.inputs.physics, systematics=False)
     s, b = _independent_s_b(one_point, mass)
     assert s[0] == pytest.approx(one_point.points[0].expected_signal_ref / 5e-4**2, rel=1e-9)
     n_obs = poisson.median(b[0])  # median expected observation under background only
@@ -89,9 +87,7 @@ def test_few_points_with_systematics_match_a_toy_monte_carlo(few_points) -> None
 
 
 def _model(plan):
-    from scanplan.planner import plan_model
-
-    return plan_model(plan)
+    return plan.inputs.physics
 
 
 def test_statistical_limit_scales_as_one_over_sqrt_pot(few_points) -> None:

@@ -11,6 +11,7 @@ from beamline.spot import predict_spot, selected_energy_mev
 
 RHO_M, THETA = 1.723, math.pi / 4
 DHSTB02_EXIT_M, TARGET_M, TIMEPIX_M = 11.925 + RHO_M * THETA, 13.885, 17.89
+FACTS_BES = 0.0025  # facts 2: relative beam-energy spread 0.25 %
 
 
 def r16_after_dhstb02(s_m: float) -> float:
@@ -26,7 +27,7 @@ def line():
 
 def test_matched_currents_put_the_beam_on_axis(line):
     i1, i2 = line.current_a("DHSTB01"), line.current_a("DHSTB02")
-    spot = predict_spot(line, i1, i2)
+    spot = predict_spot(line, i1, i2, rel_spread=FACTS_BES)
     assert spot.beam_energy_mev == pytest.approx(282.5, rel=1e-12)
     for value in (spot.x_target_mm, spot.x_timepix_mm, spot.y_target_mm, spot.y_timepix_mm):
         assert abs(value) < 1e-6
@@ -37,7 +38,7 @@ def test_matched_currents_put_the_beam_on_axis(line):
 def test_dhstb02_mismatch_moves_spot_by_r16_eps(line, delta_i_a):
     i1 = line.current_a("DHSTB01")
     i2 = i1 + delta_i_a
-    spot = predict_spot(line, i1, i2)
+    spot = predict_spot(line, i1, i2, rel_spread=FACTS_BES)
     cal = calibration.dipole_calibration("DHSTB02")
     eps = cal.slope * delta_i_a / (cal.offset + cal.slope * i1)
     assert spot.x_target_mm == pytest.approx(-1e3 * r16_after_dhstb02(TARGET_M) * eps, rel=5e-3)
@@ -50,7 +51,7 @@ def test_facts_file_order_of_magnitude(line):
     """Facts §3: ≈3.8 mm at the TimePix per 0.1 % DHSTB02/beam mismatch."""
     assert r16_after_dhstb02(TIMEPIX_M) * 1e-3 * 1e3 == pytest.approx(3.8, abs=0.1)
     i1 = line.current_a("DHSTB01")
-    spot = predict_spot(line, i1, i1)
+    spot = predict_spot(line, i1, i1, rel_spread=FACTS_BES)
     di_per_permille = 1e-3 * (calibration.dipole_calibration("DHSTB02").offset / 28.446 + i1)
     assert abs(spot.dx_dcurrent_dhstb02_mm_per_a * di_per_permille) == pytest.approx(3.77, abs=0.05)
 

@@ -90,29 +90,31 @@ def energy(
     json_out: JsonOpt = False,
 ) -> None:
     """Beam energy, √s and σ for dipole set currents or Hall-probe fields (one row each)."""
-    from scanplan.calib import energies_from_currents, energies_from_fields
+    from beamline.energy import energy_from_current, energy_from_field
 
     if (current_a is None) == (field_g is None):
         raise ScanplanError("give exactly one of --current-a or --field-g")
     if current_a is not None:
-        estimates = energies_from_currents(
-            parse_range(current_a, "--current-a"),
-            magnet,
-            branch=branch,
-            calibration=calibration,
-            scale=scale,
-            extrapolate=extrapolate,
-        )
+        estimates = [
+            energy_from_current(
+                c,
+                magnet,
+                branch=branch,
+                calibration=calibration,
+                scale=scale,
+                extrapolate=extrapolate,
+            )
+            for c in parse_range(current_a, "--current-a")
+        ]
     else:
         if branch is not None:
             raise ScanplanError("--branch applies to --current-a only: a field readback has none")
-        estimates = energies_from_fields(
-            parse_range(field_g or "", "--field-g"),
-            magnet,
-            calibration=calibration,
-            scale=scale,
-            extrapolate=extrapolate,
-        )
+        estimates = [
+            energy_from_field(
+                b, magnet, calibration=calibration, scale=scale, extrapolate=extrapolate
+            )
+            for b in parse_range(field_g or "", "--field-g")
+        ]
     _print_estimates(estimates, "beam energy", json_out)
 
 
@@ -137,17 +139,20 @@ def current(
     json_out: JsonOpt = False,
 ) -> None:
     """Dipole set current and field for beam energies (one row each), with σ of the energy."""
-    from scanplan.calib import currents_for_energies
+    from beamline.energy import current_for_energy
 
-    estimates = currents_for_energies(
-        parse_range(energy_mev, "--energy-mev"),
-        magnet,
-        branch=branch,
-        calibration=calibration,
-        scale=scale,
-        relative_offset=relative_offset,
-        extrapolate=extrapolate,
-    )
+    estimates = [
+        current_for_energy(
+            e,
+            magnet,
+            branch=branch,
+            calibration=calibration,
+            scale=scale,
+            relative_offset=relative_offset,
+            extrapolate=extrapolate,
+        )
+        for e in parse_range(energy_mev, "--energy-mev")
+    ]
     _print_estimates(estimates, "set current", json_out)
 
 
@@ -168,9 +173,9 @@ def history(
     json_out: JsonOpt = False,
 ) -> None:
     """Hysteresis branch, expected field offset and σ of each step, and how to approach them."""
-    from scanplan.calib import scan_history
+    from beamline.hysteresis import hysteresis_history
 
-    hist = scan_history(
+    hist = hysteresis_history(
         parse_range(current_a, "--current-a"),
         magnet,
         calibration=calibration,
@@ -215,8 +220,8 @@ def history(
             }
         )
         return
-    for row in rows:
-        row["approach"] = " → ".join(f"{c:g}" for c in row["approach_currents_a"])
+    for row, step in zip(rows, hist.steps, strict=True):
+        row["approach"] = " → ".join(f"{c:g}" for c in step.approach_currents_a)
     columns = [
         ("index", "step", ""),
         ("current_a", "I [A]", ".4f"),
@@ -259,13 +264,24 @@ def dhstb02(
     json_out: JsonOpt = False,
 ) -> None:
     """Model-based DHSTB02 current that puts the transmitted beam at x = 0 on the PADME target."""
-    from scanplan.calib import dhstb02_settings
+    from beamline.model import BeamLine
+    from beamline.steering import dhstb02_setting_for_energy
 
     energies = parse_range(energy_mev, "--energy-mev")
-    currents = (
-        None if dhstb01_current_a is None else parse_range(dhstb01_current_a, "--dhstb01-current-a")
-    )
-    solutions = dhstb02_settings(energies, dhstb01_currents_a=currents, settings=settings)
+    currents: list[float | None] = [None] * len(energies)
+    if dhstb01_current_a is not None:
+        currents = list(parse_range(dhstb01_current_a, "--dhstb01-current-a"))
+        if len(currents) != len(energies):
+            raise ScanplanError(
+                f"{len(currents)} DHSTB01 currents for {len(energies)} energies: give one each"
+            )
+    bl = BeamLine(settings, energies[0])  # one xtrack model for every energy
+    # the beam steered is the part of the LINAC beam that the slits transmit at each
+    # DHSTB01 current (beamline.steering)
+    solutions = [
+        dhstb02_setting_for_energy(bl, e, dhstb01_current_a=i1)
+        for e, i1 in zip(energies, currents, strict=True)
+    ]
     rows = [
         {
             "energy_mev": s.energy_mev,

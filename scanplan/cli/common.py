@@ -10,11 +10,11 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any, TypeVar
 
-import click
 import typer
+from pydantic_core import PydanticCustomError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -100,6 +100,33 @@ def rich_table(
     return table
 
 
+#: Where the control-room commands look for the BTF services unless told otherwise: the
+#: local ports of the simulator (``scanplan sim`` prints the ``SCANPLAN_*`` variables).
+DEFAULT_MEMCACHED = "127.0.0.1:11211"
+DEFAULT_TIMEPIX_URL = "http://127.0.0.1:8080"
+
+#: Options shared by the commands that talk to the BTF services (``hw``, ``check``, ``run``).
+MemcachedOpt = Annotated[
+    str,
+    typer.Option("--memcached", envvar="SCANPLAN_MEMCACHED", help="BTF memcached HOST:PORT."),
+]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--key-prefix",
+        envvar="SCANPLAN_KEY_PREFIX",
+        help="Key namespace (simulators sharing a memcached); empty on the BTF.",
+    ),
+]
+TimepixUrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--timepix", envvar="SCANPLAN_TIMEPIX", help="Serval-style TimePix URL, http://HOST:PORT."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
 #: Most values a range option may expand to: beyond this it is a typo (a step of 1e-9), and
 #: expanding it would exhaust memory instead of answering. Commands may ask for less.
 MAX_RANGE_POINTS = 100_000
@@ -149,29 +176,55 @@ def parse_range(text: str, name: str, max_points: int = MAX_RANGE_POINTS) -> lis
     return values
 
 
-class RangeType(click.ParamType):
-    """Click parameter type for ranges (``start:stop:step``, ``start:stop``, ``v1,v2,...``).
+class FloatRange(list[float]):
+    """The values of a range option, in order (a ``list[float]``).
 
-    The one range parser of the CLI: use it as ``typer.Option(click_type=RANGE)`` so that a bad
-    range is a usage error naming the option. The value is a ``list[float]``.
+    Annotate a range option with it: typer takes a plain ``list[float]`` annotation as a
+    repeatable option, this type as one option whose value :data:`RANGE` expands.
     """
 
-    name = "start:stop:step|v1,v2,..."
+
+class RangeType:
+    """The one range parser of the CLI (``start:stop:step``, ``start:stop``, ``v1,v2,...``).
+
+    A typer option parser: ``Annotated[FloatRange | None, range_option("...")]`` (or
+    ``typer.Option(parser=RANGE, metavar=RANGE.metavar)``). A bad range is a usage error
+    naming the option (``scanplan.cli.main.main`` prints it as one ``error:`` line, exit 2);
+    at most ``max_points`` values, all finite.
+    """
+
+    metavar = "A:B[:STEP]|V1,V2"
 
     def __init__(self, max_points: int = MAX_RANGE_POINTS) -> None:
         self.max_points = max_points
 
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> list[float]:
-        if isinstance(value, list):
-            return [float(v) for v in value]
-        label = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "range"
+    def __call__(self, value: str | Sequence[float]) -> FloatRange:
+        if not isinstance(value, str):  # a default given as numbers
+            return FloatRange(float(v) for v in value)
         try:
-            return parse_range(str(value), label, self.max_points)
+            return FloatRange(parse_range(value, "range", self.max_points))
         except ScanplanError as exc:
-            self.fail(str(exc).removeprefix(f"{label}: "), param, ctx)
+            # typer reports this as "Invalid value for '--option': <reason>"
+            reason = str(exc).removeprefix("range: ")
+            raise PydanticCustomError("range", "{reason}", {"reason": reason}) from None
 
 
-#: Shared instance for range options.
+#: Shared parser for range options.
 RANGE = RangeType()
+
+
+def range_option(
+    help: str, *param_decls: str, max_points: int | None = None, show_default: bool = True
+) -> Any:
+    """``typer.Option`` for a range (value type :class:`FloatRange`), parsed by :data:`RANGE`.
+
+    ``max_points`` bounds this option more tightly than :data:`MAX_RANGE_POINTS`.
+    """
+    parser = RANGE if max_points is None else RangeType(max_points)
+    return typer.Option(
+        *param_decls,
+        parser=parser,
+        metavar=RangeType.metavar,
+        help=help,
+        show_default=show_default,
+    )

@@ -52,7 +52,10 @@ def export(
         typer.Option("--format", "-f", help="runenergy | offline-db | mc-macro | csv | sor-tag"),
     ],
     table_format: Annotated[
-        str, typer.Option(help="Offline table format: 2022 (47 columns) or 2025 (49).")
+        str,
+        typer.Option(
+            help="Offline table format: 2022 or 2025 (columns: scanplan.exports.offline_db)."
+        ),
     ] = "2022",
     runs: Annotated[
         Path | None,
@@ -81,15 +84,19 @@ def export(
         bool, typer.Option("--header", help="offline-db: add a '#' column-name line.")
     ] = False,
     field_convention: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="mc-macro dipole fields: 'calibration' (B of the calibration) or "
-            "'arc_equivalent' (p / (c rho_geom))."
+            help="mc-macro dipole fields: 'calibration' (B of the calibration; the default) "
+            "or 'arc_equivalent' (p / (c rho_geom))."
         ),
-    ] = "calibration",
+    ] = None,
     quad_polarity: Annotated[
-        str, typer.Option(help="mc-macro signs of Q1..Q4 gradients.")
-    ] = "+,-,+,-",
+        str | None,
+        typer.Option(
+            help="mc-macro signs of Q1..Q4 gradients, e.g. +,-,+,- (default: the PADME "
+            "simulation's, scanplan.exports.mc_macro)."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to FILE (atomically).")
     ] = None,
@@ -134,10 +141,12 @@ def export(
                 f"no applied e_beam_mev recorded for run(s) {', '.join(map(str, missing[:5]))}"
                 f"{' ...' if len(missing) > 5 else ''}; use --energy planned or record them"
             )
-    mc = McMacroOptions(
-        field_convention=field_convention,  # type: ignore[arg-type]
-        quad_polarity=parse_polarity(quad_polarity),
-    )
+    mc_choices: dict[str, Any] = {}
+    if field_convention is not None:
+        mc_choices["field_convention"] = field_convention
+    if quad_polarity is not None:
+        mc_choices["quad_polarity"] = parse_polarity(quad_polarity)
+    mc = McMacroOptions(**mc_choices)
     options = ExportOptions(
         runs=run_map or None,
         table_format=table_format,

@@ -13,7 +13,19 @@ import typer
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    DEFAULT_MEMCACHED,
+    DEFAULT_TIMEPIX_URL,
+    JsonOpt,
+    MemcachedOpt,
+    PrefixOpt,
+    TimepixUrlOpt,
+    console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
 
 register_user_error(HardwareError)
 
@@ -23,17 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-MemcachedOpt = Annotated[
-    str, typer.Option("--memcached", help="BTF memcached server as HOST:PORT.")
-]
-PrefixOpt = Annotated[
-    str,
-    typer.Option(
-        "--key-prefix", help="Key namespace (simulators sharing a memcached); empty on the BTF."
-    ),
-]
 TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call timeout [s].")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _btf(memcached: str, key_prefix: str, timeout_s: float):
@@ -98,7 +100,7 @@ def read_beam_spot_record(url: str, n_frames: int = 10, timeout_s: float = 5.0) 
 @guarded
 def read(
     element: Annotated[str, typer.Argument(help="Element, e.g. DHSTB001, QUATB003.")],
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
     timeout_s: TimeoutOpt = 1.0,
     wait_change_s: Annotated[
@@ -118,7 +120,7 @@ def read(
 @app.command("state")
 @guarded
 def state(
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
     timeout_s: TimeoutOpt = 1.0,
     json_out: JsonOpt = False,
@@ -131,9 +133,7 @@ def state(
 @app.command("spot")
 @guarded
 def spot(
-    timepix: Annotated[
-        str, typer.Option("--timepix", help="Serval-style server URL, http://HOST:PORT.")
-    ] = "http://127.0.0.1:8080",
+    timepix: TimepixUrlOpt = DEFAULT_TIMEPIX_URL,
     frames: Annotated[int, typer.Option("--frames", help="Frames to sum.")] = 10,
     timeout_s: Annotated[
         float, typer.Option("--timeout-s", help="Time allowed to collect the frames [s].")

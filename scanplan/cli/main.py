@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import typer
 
 from . import calib as _calib
 from . import check as _check
+from . import common
 from . import export as _export
 from . import hw as _hw
 from . import optics as _optics
@@ -16,6 +20,7 @@ from . import run as _run
 from . import sim as _sim
 from . import spread as _spread
 from . import store as _store
+from . import study as _study
 
 app = typer.Typer(
     name="scanplan",
@@ -40,10 +45,10 @@ app.command("plan")(_plan.plan)
 app.command("show")(_plan.show)
 app.command("validate")(_plan.validate)
 app.command("yield")(_plan.yield_)
-app.command("sensitivity")(_plan.sensitivity)
-app.command("compare")(_plan.compare)
-app.command("optimise")(_plan.optimise)
-app.command("sweep")(_plan.sweep)
+app.command("sensitivity")(_study.sensitivity)
+app.command("compare")(_study.compare)
+app.command("optimise")(_study.optimise)
+app.command("sweep")(_study.sweep)
 app.command("export")(_export.export)
 app.add_typer(_store.app, name="store")
 # control room
@@ -53,8 +58,24 @@ app.command("check")(_check.check)
 app.command("run")(_run.run)
 
 
-def main() -> None:
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and exit with its code.
+
+    Usage errors found while parsing (a bad option value such as a range, an unknown option, a
+    missing argument) are one ``error:`` line on stderr and exit 2, like the input errors the
+    commands raise themselves (:func:`scanplan.cli.common.guarded`).
+    """
+    try:
+        result = app(args=None if argv is None else list(argv), standalone_mode=False)
+    except typer.Abort:
+        common.err_console.print("aborted", highlight=False)
+        sys.exit(1)
+    except typer.TyperException as exc:  # typer's click exceptions (usage errors)
+        # no arguments: typer has printed the help already
+        if type(exc).__name__ != "NoArgsIsHelpError":
+            common.fail(exc.format_message())
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 Prints where it listens (a table and the ``export SCANPLAN_...`` lines the other commands
 read, or one JSON line with ``--json``), then keeps serving. Faults come from ``--fault``
-(see :mod:`scanplan.sim`) and, while it runs, from another terminal through its control
+(see :mod:`scanplan.sim_faults`) and, while it runs, from another terminal through its control
 channel: ``scanplan sim inject trip:DHSTB001``, ``scanplan sim clear``, ``scanplan sim
 status``, ``scanplan sim set-current DHSTB002=182.5`` (``--control`` or
 ``SCANPLAN_SIM_CONTROL``).
@@ -23,7 +23,7 @@ import typer
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import JsonOpt, console, guarded, print_json, register_user_error, rich_table
 
 register_user_error(HardwareError)
 
@@ -42,7 +42,6 @@ ControlOpt = Annotated[
         help="Control URL of a running scanplan sim (printed at its start).",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.callback()
@@ -79,14 +78,28 @@ def sim(
         typer.Option("--current", help="Start current ELEMENT=AMPS (repeatable)."),
     ] = None,
     settings: Annotated[
-        str, typer.Option("--settings", help="Model settings (lattices/btf_padme/settings).")
-    ] = "run3_2022",
+        str | None,
+        typer.Option(
+            "--settings",
+            help="Model settings (lattices/btf_padme/settings; default: default_settings of "
+            "lattices/btf_padme/line.toml).",
+        ),
+    ] = None,
     slew_rate_a_per_s: Annotated[
-        float, typer.Option("--slew-rate-a-per-s", help="Supply slew rate [A/s].")
-    ] = 5.0,
+        float | None,
+        typer.Option(
+            "--slew-rate-a-per-s",
+            help="Supply slew rate [A/s] (default: the simulator's, hw_interfaces.sim.psu).",
+        ),
+    ] = None,
     noise_a: Annotated[
-        float, typer.Option("--noise-a", help="Readback noise of every supply, rms [A].")
-    ] = 0.005,
+        float | None,
+        typer.Option(
+            "--noise-a",
+            help="Readback noise of every supply, rms [A] (default: the simulator's, "
+            "hw_interfaces.sim.psu).",
+        ),
+    ] = None,
     hysteresis: Annotated[
         list[str] | None,
         typer.Option(
@@ -95,7 +108,10 @@ def sim(
             "DHSTB001=0.02:-0.02 (repeatable).",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (noise, hits).")] = 17,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Random seed (noise, hits; default: scanplan.sim's)."),
+    ] = None,
     duration_s: Annotated[
         float | None, typer.Option("--duration", help="Stop after this many seconds.")
     ] = None,
@@ -106,7 +122,8 @@ def sim(
         return
     from hw_interfaces.btf_controls import parse_hostport
 
-    from ..sim import SimFacility, parse_currents, parse_fault, parse_hysteresis
+    from ..sim import DEFAULT_SEED, SimFacility
+    from ..sim_faults import parse_currents, parse_fault, parse_hysteresis
 
     specs = [parse_fault(f) for f in fault or []]
     currents = parse_currents(current or [])
@@ -119,11 +136,16 @@ def sim(
             raise ScanplanError(f"{name} {port} outside 0..65535")
     if duration_s is not None and not duration_s > 0:
         raise ScanplanError("--duration must be > 0")
-    if not noise_a >= 0:
+    if noise_a is not None and not noise_a >= 0:
         raise ScanplanError("--noise-a must be >= 0")
     hyst = parse_hysteresis(hysteresis or [])
-    if not slew_rate_a_per_s > 0:
+    if slew_rate_a_per_s is not None and not slew_rate_a_per_s > 0:
         raise ScanplanError("--slew-rate-a-per-s must be > 0")
+    psu_options = {
+        k: v
+        for k, v in (("slew_rate_a_per_s", slew_rate_a_per_s), ("noise_a", noise_a))
+        if v is not None
+    }
     mc = None
     if memcached:
         try:
@@ -148,8 +170,8 @@ def sim(
         key_prefix=key_prefix,
         currents_a=currents,
         settings=settings,
-        seed=seed,
-        psu_options={"slew_rate_a_per_s": slew_rate_a_per_s, "noise_a": noise_a},
+        seed=DEFAULT_SEED if seed is None else seed,
+        psu_options=psu_options,
     )
     hw_log = logging.getLogger("hw_interfaces")
     level = hw_log.level
@@ -231,7 +253,7 @@ def inject(
     json_out: JsonOpt = False,
 ) -> None:
     """Inject faults into a running simulator."""
-    from ..sim import parse_fault
+    from ..sim_faults import parse_fault
 
     specs = [parse_fault(f) for f in faults]  # validate all before sending any
     client = _client(control)
@@ -252,7 +274,7 @@ def clear(
     json_out: JsonOpt = False,
 ) -> None:
     """Clear faults of a running simulator (a dead server restarts, a trip is reset)."""
-    from ..sim import parse_fault
+    from ..sim_faults import parse_fault
 
     specs = [parse_fault(f) for f in faults or []]
     client = _client(control)
@@ -299,7 +321,7 @@ def set_current(
     json_out: JsonOpt = False,
 ) -> None:
     """Move simulated set points directly (training: the crew's hand on the console)."""
-    from ..sim import parse_currents
+    from ..sim_faults import parse_currents
 
     values = parse_currents(currents)
     client = _client(control)

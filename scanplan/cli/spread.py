@@ -8,14 +8,15 @@ from typing import Annotated
 import typer
 
 from ..errors import ScanplanError
-from .common import console, err_console, guarded, parse_range, print_json, rich_table
+from .common import FloatRange, console, err_console, guarded, print_json, range_option, rich_table
 
-SLITS = ("SLTB2", "SLTB3", "SLTB4", "SLTB5")
 MAX_TABLE_ROWS = 60
 
 
 def parse_jaws(values: list[str]) -> dict[str, list[tuple[float, float]]]:
     """``SLIT=NEG:POS`` (repeatable) -> ``{slit: [(neg_mm, pos_mm), ...]}``."""
+    from beamline.names import SLITS  # numpy: not at import (scanplan --help stays fast)
+
     out: dict[str, list[tuple[float, float]]] = {}
     for text in values:
         try:
@@ -35,23 +36,28 @@ def parse_jaws(values: list[str]) -> dict[str, list[tuple[float, float]]]:
 @guarded
 def spread(
     energy_mev: Annotated[
-        str | None,
-        typer.Option(
-            help="Beam energies in MeV: START:STOP:STEP or V1,V2 (default: the settings energy)."
-        ),
+        FloatRange | None,
+        range_option("Beam energies [MeV] (default: the reference energy of the settings)."),
     ] = None,
-    sltb2_mm: Annotated[str | None, typer.Option(help="SLTB2 full gaps in mm (range).")] = None,
-    sltb3_mm: Annotated[str | None, typer.Option(help="SLTB3 full gaps in mm (range).")] = None,
-    sltb4_mm: Annotated[str | None, typer.Option(help="SLTB4 full gaps in mm (range).")] = None,
-    sltb5_mm: Annotated[str | None, typer.Option(help="SLTB5 full gaps in mm (range).")] = None,
+    sltb2_mm: Annotated[
+        FloatRange | None, range_option("SLTB2 full gaps [mm] (default: the settings' gap).")
+    ] = None,
+    sltb3_mm: Annotated[
+        FloatRange | None, range_option("SLTB3 full gaps [mm] (default: the settings' gap).")
+    ] = None,
+    sltb4_mm: Annotated[
+        FloatRange | None, range_option("SLTB4 full gaps [mm] (default: the settings' gap).")
+    ] = None,
+    sltb5_mm: Annotated[
+        FloatRange | None, range_option("SLTB5 full gaps [mm] (default: the settings' gap).")
+    ] = None,
     jaws: Annotated[
         list[str] | None,
         typer.Option(help="Independent jaws SLIT=NEG:POS in mm; repeat for more settings."),
     ] = None,
     dhstb01_offset_a: Annotated[
-        str,
-        typer.Option(help="DHSTB01 current offsets from the matched current in A (range)."),
-    ] = "0",
+        FloatRange, range_option("DHSTB01 current offsets from the matched current [A].")
+    ] = FloatRange([0.0]),
     dhstb02_rel_offset: Annotated[
         float, typer.Option(help="DHSTB02 momentum setting relative to the beam, e.g. -0.006.")
     ] = 0.0,
@@ -68,8 +74,12 @@ def spread(
         bool, typer.Option(help="Highland scattering in the Mylar window and the target.")
     ] = True,
     target_spread: Annotated[
-        float, typer.Option(help="Target relative spread for the advisor (0.0025 = 0.25 %).")
-    ] = 0.0025,
+        float | None,
+        typer.Option(
+            help="Target relative spread for the advisor (a fraction; default: the beam-energy "
+            "spread of the physics model, default_bes in lattices/physics/)."
+        ),
+    ] = None,
     measure: Annotated[str, typer.Option(help="Spread measure: rms or fwhm.")] = "rms",
     settings: Annotated[str | None, typer.Option(help="Settings name.")] = None,
     source: Annotated[
@@ -92,15 +102,11 @@ def spread(
     target spread. Slit jaws are black absorbers."""
     from rich.progress import Progress
 
+    from beamline.names import SLITS
     from scanplan.spread import spread_report
 
-    energies = parse_range(energy_mev, "--energy-mev") if energy_mev else None
-    gaps = {
-        slit: parse_range(text, f"--{slit.lower()}-mm")
-        for slit, text in zip(SLITS, (sltb2_mm, sltb3_mm, sltb4_mm, sltb5_mm), strict=True)
-        if text is not None
-    }
-    offsets = parse_range(dhstb01_offset_a, "--dhstb01-offset-a")
+    options = {"SLTB2": sltb2_mm, "SLTB3": sltb3_mm, "SLTB4": sltb4_mm, "SLTB5": sltb5_mm}
+    gaps = {slit: values for slit in SLITS if (values := options.get(slit)) is not None}
     beam_changes = {
         k: v
         for k, v in (("delta_offset", beam_delta_offset), ("sigma_delta", sigma_delta))
@@ -115,7 +121,7 @@ def spread(
             prog.update(task, completed=done, total=total)
 
         report = spread_report(
-            energies,
+            energy_mev,
             gaps_mm=gaps,
             jaws_mm=parse_jaws(jaws or []),
             settings=settings,
@@ -124,7 +130,7 @@ def spread(
             seed=seed,
             scattering=scattering,
             beam_changes=beam_changes,
-            dhstb01_offsets_a=offsets,
+            dhstb01_offsets_a=dhstb01_offset_a,
             dhstb02_relative_offset=dhstb02_rel_offset,
             target_rel_spread=target_spread,
             measure=measure,
@@ -165,7 +171,7 @@ def spread(
         console.print(
             f"(full table of {len(report.rows)} rows: use --out FILE or --json)", highlight=False
         )
-    title = f"Best setting per energy for {measure} spread <= {100 * target_spread:g} %"
+    title = f"Best setting per energy for {measure} spread <= {100 * report.target_rel_spread:g} %"
     if report.advice:
         console.print(rich_table(title, report.advice, columns))
     else:

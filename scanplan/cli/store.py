@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hw_interfaces import padme_db
 from hw_interfaces.db_errors import PadmeDBError
 
 from ..errors import ScanplanError
@@ -33,15 +34,22 @@ StoreOpt = Annotated[
     typer.Option(help="SQLite store file (default: $SCANPLAN_STORE or ./scanplan_runs.sqlite)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
-DbHostOpt = Annotated[str | None, typer.Option(help="PadmeDAQ host (default $PADME_DB_HOST).")]
+DbHostOpt = Annotated[
+    str | None,
+    typer.Option(help=f"PadmeDAQ host (default $PADME_DB_HOST, else {padme_db.DEFAULT_HOST})."),
+]
 DbPortOpt = Annotated[
-    int | None, typer.Option(help="PadmeDAQ port (default $PADME_DB_PORT, 5501).")
+    int | None,
+    typer.Option(help=f"PadmeDAQ port (default $PADME_DB_PORT, else {padme_db.DEFAULT_PORT})."),
 ]
 DbUserOpt = Annotated[str | None, typer.Option(help="PadmeDAQ user (default $PADME_DB_USER).")]
 DbPasswordOpt = Annotated[
     str | None, typer.Option(help="PadmeDAQ password (default $PADME_DB_PASSWD).")
 ]
-DbNameOpt = Annotated[str | None, typer.Option(help="Database (default $PADME_DB_NAME, PadmeDAQ).")]
+DbNameOpt = Annotated[
+    str | None,
+    typer.Option(help=f"Database (default $PADME_DB_NAME, else {padme_db.DEFAULT_DATABASE})."),
+]
 
 _EVENT_COLUMNS = [
     ("id", "id", "d"),

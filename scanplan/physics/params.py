@@ -38,6 +38,8 @@ Direction = Literal["descending", "ascending"]
 WidthReference = Literal["min", "centre"]
 ControlSideName = Literal["below", "above", "none"]
 ControlPosition = Literal["after_first_pass", "start", "end"]
+QuadScaling = Literal["momentum", "fixed"]
+OptimiseObjective = Literal["mean", "max"]
 
 
 def physics_file(name: str) -> Path:
@@ -208,6 +210,12 @@ class SpreadEngineDefaults(DataModel):
     seed: int = 0
 
 
+class CurrentsDefaults(DataModel):
+    """``[currents]``: how quadrupole currents follow the beam energy."""
+
+    quad_scaling: QuadScaling
+
+
 class ValidationDefaults(DataModel):
     """``[validation]``: two points closer than ``duplicate_tolerance_mev`` [MeV] are one."""
 
@@ -225,7 +233,7 @@ class SensitivityDefaults(DataModel):
 class OptimiseDefaults(DataModel):
     """``[optimise]``: objective, minimum beam hours per point [h] and window masses."""
 
-    objective: Literal["mean", "max"]
+    objective: OptimiseObjective
     min_hours: float = Field(ge=0)
     window_masses: int = Field(ge=2)
 
@@ -239,6 +247,7 @@ class ScanDefaults(DataModel):
     control: ControlDefaults
     beam_time: BeamTime
     spread_engine: SpreadEngineDefaults
+    currents: CurrentsDefaults
     validation: ValidationDefaults
     sensitivity: SensitivityDefaults
     optimise: OptimiseDefaults

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from hw_interfaces.clock import utc_now
 from hw_interfaces.padme_db import MAX_PARA_NAME_LEN, MAX_PARA_VALUE_LEN, PadmeDB
 
 from ..errors import ScanplanError
@@ -128,7 +129,7 @@ class PadmeDAQStore:
         """Add the point's run-condition rows and SOR tag entry for ``run_number``."""
         paras = run_condition_paras(plan, period, applied=applied, measured=measured)
         sha = paras[PARA_PREFIX + "plan_sha256"]
-        when = (time_utc or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        when = (time_utc or utc_now()).astimezone(timezone.utc)
         when = when.replace(tzinfo=None, microsecond=0)
         with self.db.transaction() as s:
             s.read_run(run_number)
