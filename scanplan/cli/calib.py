@@ -7,6 +7,7 @@ energies), ``history`` (hysteresis branch of a sequence of set currents), ``dhst
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -315,3 +316,84 @@ def dhstb02(
         ("calibration", "calibration", ""),
     ]
     console.print(rich_table("DHSTB02 on the PADME axis (model)", rows, columns))
+
+
+#: Units of the fitted source parameters, for the table.
+_SOURCE_UNITS = {
+    "size_mm": "mm",
+    "divergence_mrad": "mrad",
+    "sigma_delta": "",
+    "energy_offset_mev": "MeV",
+}
+
+
+@app.command("source")
+@guarded
+def source(
+    from_store: Annotated[
+        Path | None, typer.Option(help="Run-conditions store (SQLite) the checker wrote.")
+    ] = None,
+    from_csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of measured spots: point,energy_mev,dhstb01_current_a,"
+            "dhstb02_current_a,x_mm,y_mm,sigma_x_mm,sigma_y_mm,hits."
+        ),
+    ] = None,
+    beam: Annotated[
+        str | None,
+        typer.Option(help="Source to fit (beam file; default: the settings' spread source)."),
+    ] = None,
+    linear: Annotated[
+        bool,
+        typer.Option(
+            "--linear", help="Gaussian linear-optics model (fast; ignores slit truncation)."
+        ),
+    ] = False,
+    particles: Annotated[
+        int, typer.Option(help="Particles per point of the tracked model.")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the tracked model.")] = 0,
+    settings: Annotated[
+        str | None, typer.Option(help="Settings name (lattices/btf_padme/settings).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit the source size, divergence, momentum spread and the absolute energy offset to
+    measured beam spots (the step checks), with uncertainties."""
+    from scanplan.source_fit import fit_source, observations_from_csv, observations_from_store
+
+    if (from_store is None) == (from_csv is None):
+        raise ScanplanError("give either --from-store STORE or --from-csv FILE")
+    obs = (
+        observations_from_store(from_store)
+        if from_store is not None
+        else observations_from_csv(Path(str(from_csv)))
+    )
+    fit = fit_source(
+        obs, settings=settings, source=beam, tracked=not linear, n_particles=particles, seed=seed
+    )
+    if json_out:
+        print_json(fit.as_dict())
+        return
+    rows = [
+        {
+            "parameter": k,
+            "value": v,
+            "sigma": fit.sigmas[k],
+            "unit": _SOURCE_UNITS[k],
+            "fixed": "fixed" if k in fit.fixed else "",
+        }
+        for k, v in fit.values.items()
+    ]
+    columns = [
+        ("parameter", "parameter", ""),
+        ("value", "value", ".5g"),
+        ("sigma", "σ", ".2g"),
+        ("unit", "unit", ""),
+        ("fixed", "", ""),
+    ]
+    console.print(rich_table(f"Source fit to {fit.n_observations} spots", rows, columns))
+    console.print(f"chi2 {fit.chi2:.1f} for {fit.dof} degrees of freedom", highlight=False)
+    for note in fit.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
