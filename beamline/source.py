@@ -46,6 +46,8 @@ class BeamSource:
     layers: tuple[ScatteringLayer, ...]
     scattering: bool
     disabled_layers: frozenset[str] = frozenset()
+    #: energy loss in the active layers (beamline.energy_loss): "full", "mean" or "off"
+    energy_loss: str = "full"
 
     @property
     def name(self) -> str:
@@ -65,6 +67,12 @@ class BeamSource:
     def with_beam(self, **changes: float) -> BeamSource:
         """A copy with beam parameters overridden (``BeamParameters.replace`` names)."""
         return dataclasses.replace(self, beam=self.beam.replace(**changes))
+
+    def with_energy_loss(self, mode: str) -> BeamSource:
+        """A copy with energy loss "full" (mean and fluctuations), "mean" or "off"."""
+        if mode not in ("full", "mean", "off"):
+            raise BeamlineInputError(f"energy loss must be full, mean or off, got {mode!r}")
+        return dataclasses.replace(self, energy_loss=mode)
 
     def with_scattering(self, enabled: bool) -> BeamSource:
         return dataclasses.replace(self, scattering=bool(enabled))
@@ -111,6 +119,7 @@ class BeamSource:
             "source_element": b.injection_element or "line start",
             "positrons_per_bunch": b.positrons_per_bunch,
             "scattering": "highland" if self.scattering else "off",
+            "energy_loss": self.energy_loss if self.active_layers else "off",
         }
         for layer in self.layers:
             out[f"layer_{layer.name}"] = (

@@ -182,8 +182,10 @@ def _run_job(job: _Job) -> tuple[list[Candidates], float]:
     if job.engine == "shared":
         from .spread_shared import shared_chunk
 
-        coords, dev = chunk_deviates(job.source, job.seed, job.start, job.stop)
-        out = shared_chunk(bl, job.source, job.grid, job.points, coords, dev, job.currents_a)
+        coords, dev, losses = chunk_deviates(job.source, job.seed, job.start, job.stop)
+        out = shared_chunk(
+            bl, job.source, job.grid, job.points, coords, dev, job.currents_a, losses
+        )
         return out, time.perf_counter() - t0
     out = [Candidates() for _ in job.points]
     cache: dict[Any, Any] = {}
@@ -191,9 +193,11 @@ def _run_job(job: _Job) -> tuple[list[Candidates], float]:
         configure_point(bl, pt, job.currents_a)
         for a in range(job.start, job.stop, job.chunk_particles):
             b = min(job.stop, a + job.chunk_particles)
-            coords, dev = chunk_deviates(job.source, job.seed, a, b)
+            coords, dev, losses = chunk_deviates(job.source, job.seed, a, b)
             out[k].extend(
-                per_energy_chunk(bl, job.source, job.grid, coords, dev, pt.energy_mev, cache)
+                per_energy_chunk(
+                    bl, job.source, job.grid, coords, dev, pt.energy_mev, cache, losses
+                )
             )
     return out, time.perf_counter() - t0
 
@@ -355,9 +359,15 @@ def _result(
             if source.active_layers
             else "off"
         ),
-        "energy_loss": "not modelled",
-        "spread_definition": "sigma_E/<E> of the transmitted particles; FWHM from a histogram "
-        "rebinned to ~rms/5, half-maximum crossings interpolated",
+        "energy_loss": (
+            f"{source.energy_loss}: bremsstrahlung (sampled photons, complete screening) and "
+            "ionisation (Moyal) in " + ", ".join(la.name for la in source.active_layers)
+            if source.active_layers and source.energy_loss != "off"
+            else "off"
+        ),
+        "spread_definition": "sigma_E/<E> of the transmitted particles at the target "
+        "entrance; FWHM from a histogram rebinned to ~rms/5, half-maximum crossings "
+        "interpolated",
         "wall_s": wall,
         "job_seconds": job_seconds,
         "candidates_after_sltb4": [c.n_after_sltb4 / max(n, 1) for c in per_point],

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .apertures import Jaws
 from .errors import BeamlineInputError
 from .lattice import load_settings
-from .source import BeamSource, load_source
+from .source import BeamSource, spread_source
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -76,14 +76,16 @@ def spread_sensitivity(
     divergence_scales: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
     window_thickness_scales: Sequence[float] = (0.0, 1.0, 2.0),
     window_layer: str = "mylar_window",
+    energy_loss_modes: Sequence[str] = ("off", "mean", "full"),
     n_particles: int = 200_000,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Spread of one slit setting (default: the settings' gaps) against the assumed input
-    divergence (waist divergence scaled, waist size kept) and the window scattering
-    (window thickness scaled; 0 = no window scattering). One row per variant:
-    ``variant, divergence_scale, window_thickness_scale, transmission, rel_spread_rms,
-    rel_spread_fwhm, mean_energy_mev``.
+    divergence (waist divergence scaled, waist size kept), the window scattering (window
+    thickness scaled; 0 = no window layer) and the energy loss in the layers (off, mean only,
+    full with fluctuations). One row per variant: ``variant, divergence_scale,
+    window_thickness_scale, energy_loss, transmission, rel_spread_rms, rel_spread_fwhm,
+    low_tail_fraction, mean_energy_mev``.
     """
     import pandas as pd
 
@@ -91,16 +93,19 @@ def spread_sensitivity(
 
     settings_name = load_settings(settings).name
     setting = dict(setting or settings_jaws(settings_name))
-    base = source or load_source(settings=settings_name)
+    base = source or spread_source(settings_name)
     grid = make_grid(
         settings_name, jaws_mm={s: [(j.negative_mm, j.positive_mm)] for s, j in setting.items()}
     )
     rows = []
-    variants: list[tuple[str, float, float]] = [
-        ("divergence", f, 1.0) for f in divergence_scales
-    ] + [("window", 1.0, w) for w in window_thickness_scales]
-    for kind, fdiv, fwin in variants:
-        src = base.with_divergence_scale(fdiv)
+    mode0 = base.energy_loss
+    variants: list[tuple[str, float, float, str]] = (
+        [("divergence", f, 1.0, mode0) for f in divergence_scales]
+        + [("window", 1.0, w, mode0) for w in window_thickness_scales]
+        + [("energy_loss", 1.0, 1.0, m) for m in energy_loss_modes]
+    )
+    for kind, fdiv, fwin, mode in variants:
+        src = base.with_divergence_scale(fdiv).with_energy_loss(mode)
         if fwin == 0:
             src = src.without_layer(window_layer)
         else:
@@ -121,9 +126,11 @@ def spread_sensitivity(
                 "variant": kind,
                 "divergence_scale": fdiv,
                 "window_thickness_scale": fwin,
+                "energy_loss": mode,
                 "transmission": r["transmission"],
                 "rel_spread_rms": r["rel_spread_rms"],
                 "rel_spread_fwhm": r["rel_spread_fwhm"],
+                "low_tail_fraction": r["low_tail_fraction"],
                 "mean_energy_mev": r["mean_energy_mev"],
             }
         )

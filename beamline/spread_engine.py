@@ -44,6 +44,7 @@ import numpy as np
 from . import calibration
 from .apertures import SlitClasses, SlitGrid
 from .constants import ELECTRON_MASS_MEV, momentum_mev_from_energy
+from .energy_loss import delta_after, losses_for
 from .errors import BeamlineInputError
 from .lattice import load_settings
 from .names import SLITS
@@ -254,7 +255,7 @@ def record_keys() -> list[str]:
     keys = []
     for slit in SLITS:
         keys += [f"{slit.lower()}_entry_m", f"{slit.lower()}_exit_m"]
-    return [*keys, "x_target_m", "y_target_m", "x_timepix_m", "y_timepix_m"]
+    return [*keys, "x_target_m", "y_target_m", "x_timepix_m", "y_timepix_m", "delta_target"]
 
 
 def kick_theta(layer: Any, p0c_mev: float, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -273,12 +274,15 @@ def track_segments(
     *,
     start: str | None = None,
     stop: str | None = None,
+    losses: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Segmented pass from ``start`` (default: line start) to ``stop`` (default: the end,
     recording the TimePix). Returns per-particle records (NaN where not reached; ``alive``:
     reached ``stop``/the end) and, with ``classes``, the pass class per slit (-1 none).
     Particles failing every setting of a slit are pruned at its exit. ``kicks[layer]`` are
-    the (x, y) standard normals indexed by ``particle_id``."""
+    the (x, y) standard normals indexed by ``particle_id``, ``losses[layer]`` the energy-loss
+    samples (:mod:`beamline.energy_loss`) likewise; ``delta_target`` is recorded at the
+    target entrance (the energy the table reports)."""
     n = p._capacity
     rec = {k: np.full(n, np.nan) for k in record_keys()}
     cls = {s: np.full(n, -1, dtype=np.int64) for s in SLITS} if classes is not None else {}
@@ -304,11 +308,15 @@ def track_segments(
         elif kind == "target":
             rec["x_target_m"][ids] = p.x[pos]
             rec["y_target_m"][ids] = p.y[pos]
+            rec["delta_target"][ids] = p.delta[pos]
         elif kind == "kick":
             ux, uy = kicks[payload.name]
             one_d, theta = kick_theta(payload, p0c_mev, p.delta[pos])
             p.px[pos] = p.px[pos] + one_d * theta * ux[ids]
             p.py[pos] = p.py[pos] + one_d * theta * uy[ids]
+            if losses and payload.name in losses and pos.size:
+                frac, ion = losses[payload.name]
+                p.delta[pos] = delta_after(np.asarray(p.delta[pos]), frac[ids], ion[ids], p0c_mev)
     if stop is None:
         bl.line.track(p, ele_start=here)
     elif stop != here:
@@ -389,6 +397,7 @@ def per_energy_chunk(
     dev: np.ndarray,
     energy_mev: float,
     cache: dict,
+    losses: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Candidates:
     """Candidates of one chunk at one (configured) scan point, tracked from the source's
     injection element (default the line start) to the TimePix."""
@@ -404,20 +413,25 @@ def per_energy_chunk(
         grid.planes,
         classes,
         start=bl.line.element_names[inj] if inj else None,
+        losses=losses,
     )
     reached = {e[3] for e in evts if e[2] in ("entry", "exit")}
     for s in SLITS:
         if s not in reached:
             cls[s][:] = upstream_classes(grid, classes, s, cls[s].size)
     p0c_mev = float(bl.line.particle_ref.p0c[0]) * 1e-6
-    out = candidates_from(rec, cls, relative_energy(p0c_mev, energy_mev, coords["delta"]))
+    out = candidates_from(rec, cls, relative_energy(p0c_mev, energy_mev, rec["delta_target"]))
     out.n_after_sltb4 = int((cls["SLTB4"] >= 0).sum())
     return out
 
 
 def chunk_deviates(
     source: BeamSource, seed: int, start: int, stop: int
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Initial coordinates and all deviates of particles ``start <= i < stop``."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Initial coordinates, all deviates and the energy-loss samples of particles
+    ``start <= i < stop``."""
     dev = draw_deviates(seed, start, stop, len(source.layers))
-    return initial_coordinates(source.beam, dev), dev
+    losses = {}
+    if source.energy_loss != "off" and source.active_layers:
+        losses = losses_for(source.layers, seed, start, stop, source.energy_loss)
+    return initial_coordinates(source.beam, dev), dev, losses

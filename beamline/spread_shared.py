@@ -13,6 +13,7 @@ import numpy as np
 from . import calibration
 from .apertures import SlitClasses, SlitGrid
 from .constants import momentum_mev_from_energy
+from .energy_loss import delta_after
 from .errors import BeamlineInputError
 from .names import SLITS
 from .source import BeamSource
@@ -93,6 +94,7 @@ def _numpy_pass(
     planes: Mapping[str, str],
     p0c_mev: float,
     rec: dict[str, np.ndarray],
+    losses: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Window-to-SLTB4 section in place on ``state`` (x, px, y, py, delta, rpp); the same
     floating-point operations as xtrack's expanded drift, LimitRect/LimitEllipse and the
@@ -116,6 +118,10 @@ def _numpy_pass(
                 one_d, theta = kick_theta(payload, p0c_mev, state["delta"])
                 px[:] = px + one_d * theta * ux[ids]
                 py[:] = py + one_d * theta * uy[ids]
+                if losses and payload.name in losses:
+                    frac, ion = losses[payload.name]
+                    state["delta"] = delta_after(state["delta"], frac[ids], ion[ids], p0c_mev)
+                    rpp[:] = 1 / (1 + state["delta"])  # as xtrack's update_delta
         op = op_at.get(i)
         if op is None or op.kind == "none":
             continue
@@ -142,6 +148,7 @@ def shared_chunk(
     coords: Mapping[str, np.ndarray],
     dev: np.ndarray,
     currents_a: Mapping[str, float] | None,
+    losses: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[Candidates]:
     """Candidates of one particle chunk for every scan point (module doc)."""
     names = bl.line.element_names
@@ -184,8 +191,9 @@ def shared_chunk(
         ops = numpy_section(bl, split, end)  # after opening: the slit apertures are read
         p = make_particles(bl, coords, cache)
         _, cls1 = track_segments(
-            bl, p, ev1, kicks, grid.planes, classes, start=start_name, stop=SPLIT_ELEMENT
-        )
+            bl, p, ev1, kicks, grid.planes, classes, start=start_name, stop=SPLIT_ELEMENT,
+            losses=losses,
+        )  # fmt: skip
         pos = np.flatnonzero(p.state > 0)
         ids = np.asarray(p.particle_id[pos])
         window = {k: np.array(getattr(p, k)[pos]) for k in ("x", "px", "y", "py", "delta", "rpp")}
@@ -193,7 +201,7 @@ def shared_chunk(
             out[k].extend(
                 _energy_part(
                     bl, grid, classes, points[k], plans[k], window, ids, cls1,
-                    ops, ev2, ev3, kicks, reached, cache,
+                    ops, ev2, ev3, kicks, reached, cache, losses or {},
                 )
             )  # fmt: skip
     return out
@@ -207,10 +215,12 @@ def _prune_before_kick(
     ids: np.ndarray,
     grid: SlitGrid,
     p0c_mev: float,
+    losses: Mapping[str, tuple[np.ndarray, np.ndarray]],
 ) -> np.ndarray:
     """Particles that may still pass some SLTB4 setting: a conservative bound on x at the
-    SLTB4 entry and exit (kick at most ``theta_max |u|`` over the drift length, margins far
-    above rounding). Dropping the others changes no result, it only saves work."""
+    SLTB4 entry and exit (kick at most ``theta_max |u|`` over the drift length, the drift
+    slope after the energy loss, margins far above rounding). Dropping the others changes
+    no result, it only saves work."""
     lengths = {}
     run = 0.0
     for op in ops:
@@ -219,7 +229,14 @@ def _prune_before_kick(
         lengths[op.index + 1] = run
     idx = {e[2]: e[0] for e in ev2 if e[3] == "SLTB4"}
     layers = [e[3] for e in ev2 if e[2] == "kick"]
-    x0, xp0 = window["x"], window["px"] * window["rpp"]
+    delta = window["delta"]
+    for layer in layers:  # the slope after the window's energy loss
+        if layer.name in losses:
+            frac, ion = losses[layer.name]
+            delta = delta_after(delta, frac[ids], ion[ids], p0c_mev)
+    rpp = 1 / (1 + delta)
+    gain = (1.0 + window["delta"]) * rpp  # kick x' = one_d theta u rpp after the loss
+    x0, xp0 = window["x"], window["px"] * rpp
     lo = min(j.negative_mm for j in grid.settings["SLTB4"]) * 1e-3
     hi = max(j.positive_mm for j in grid.settings["SLTB4"]) * 1e-3
     keep = np.ones(x0.size, dtype=bool)
@@ -227,7 +244,7 @@ def _prune_before_kick(
     for layer in layers:
         ux = kicks[layer.name][0][ids]
         theta_max = float(np.max(kick_theta(layer, p0c_mev, np.min(window["delta"]))[1]))
-        spread = spread + theta_max * np.abs(ux) * (1.0 + 1e-6)
+        spread = spread + theta_max * np.abs(ux) * gain * (1.0 + 1e-6)
     for kind in ("entry", "exit"):
         length = lengths.get(idx.get(kind, -1), run)
         x = x0 + xp0 * length
@@ -251,17 +268,18 @@ def _energy_part(
     kicks: Mapping[str, tuple[np.ndarray, np.ndarray]],
     reached: set[str],
     cache: dict[Any, Any],
+    losses: Mapping[str, tuple[np.ndarray, np.ndarray]],
 ) -> Candidates:
     """One scan point of a chunk: NumPy window-to-SLTB4 on the particles that can still pass
     SLTB4, then xtrack from SLTB4 for the survivors. Works on subsets only (``ids``: chunk
     indices of the particles at the window)."""
     configure_point(bl, point, dict(currents))
     p0c_mev = float(bl.line.particle_ref.p0c[0]) * 1e-6
-    near = _prune_before_kick(window, ops, ev2, kicks, ids, grid, p0c_mev)
+    near = _prune_before_kick(window, ops, ev2, kicks, ids, grid, p0c_mev, losses)
     ids1 = ids[near]
     state = {k: v[near] for k, v in window.items()}
     rec2: dict[str, np.ndarray] = {}
-    alive = _numpy_pass(state, ops, ev2, kicks, ids1, grid.planes, p0c_mev, rec2)
+    alive = _numpy_pass(state, ops, ev2, kicks, ids1, grid.planes, p0c_mev, rec2, losses)
     sub_cls: dict[str, np.ndarray] = {}
     for s in ("SLTB2", "SLTB3", "SLTB4"):
         key = s.lower()
@@ -281,13 +299,16 @@ def _energy_part(
         return out
     sub = {k: state[k][keep] for k in ("x", "px", "y", "py", "delta")}
     sub_kicks = {name: (ux[sel], uy[sel]) for name, (ux, uy) in kicks.items()}
+    sub_losses = {name: (f[sel], e[sel]) for name, (f, e) in losses.items()}
     p = make_particles(bl, sub, cache)
-    rec3, cls3 = track_segments(bl, p, ev3, sub_kicks, grid.planes, classes, start=SELECTION_END)
+    rec3, cls3 = track_segments(
+        bl, p, ev3, sub_kicks, grid.planes, classes, start=SELECTION_END, losses=sub_losses
+    )
     cls_all = {s: c[keep] for s, c in sub_cls.items()}
     cls_all["SLTB5"] = (
         cls3["SLTB5"] if "SLTB5" in reached else upstream_classes(grid, classes, "SLTB5", sel.size)
     )
-    eps = relative_energy(p0c_mev, point.energy_mev, sub["delta"])
+    eps = relative_energy(p0c_mev, point.energy_mev, rec3["delta_target"])
     cand = candidates_from(rec3, cls_all, eps)
     cand.n_after_sltb4 = out.n_after_sltb4
     return cand

@@ -98,6 +98,7 @@ def spread_report(
     jaws_mm: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     settings: str | None = None,
     source: str | None = None,
+    energy_loss: str = "full",
     n_particles: float = 1e6,
     seed: int = 0,
     scattering: bool = True,
@@ -121,7 +122,7 @@ def spread_report(
     ``.csv``/``.parquet`` file (written atomically); ``plot`` a PNG; ``beam_changes`` overrides
     beam parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``);
     ``source`` a beam file name (default: the settings' spread source, see
-    :func:`beamline.source.spread_source`).
+    :func:`beamline.source.spread_source`); ``energy_loss`` "full", "mean" or "off".
     """
     from beamline import spread
     from beamline.lattice import load_settings
@@ -154,6 +155,9 @@ def spread_report(
         if source is None
         else load_source(source, scattering=scattering)
     )
+    if energy_loss not in ("full", "mean", "off"):
+        raise ScanplanError(f"--energy-loss must be full, mean or off, got '{energy_loss}'")
+    src = src.with_energy_loss(energy_loss)
     if beam_changes:
         src = src.with_beam(**beam_changes)
     result = spread.compute_spread(

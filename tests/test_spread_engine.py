@@ -48,7 +48,9 @@ def test_shared_engine_equals_per_energy_tracking() -> None:
         spread.ScanPoint(300.0, dhstb02_relative_offset=-0.004),
         spread.ScanPoint(282.5, dhstb01_offset_a=0.4),  # selects another normalised momentum
     ]
-    shared, ref = _both(points, grid, spot_grid=spread.SpotGrid.uniform(40.0, 15.0, 0.5))
+    shared, ref = _both(
+        points, grid, source=load_source(), spot_grid=spread.SpotGrid.uniform(40.0, 15.0, 0.5)
+    )
     assert shared.metadata["engine"] == "shared" and ref.metadata["engine"] == "per_energy"
     assert (shared.table["n_transmitted"] == ref.table["n_transmitted"]).all()
     assert shared.table["n_transmitted"].sum() > 2000  # not trivially empty
@@ -59,6 +61,17 @@ def test_shared_engine_equals_per_energy_tracking() -> None:
         assert np.array_equal(shared.spots[i], ref.spots[i])
     # the shared path tracks downstream of SLTB4 only what passes SLTB2-SLTB4
     assert max(shared.metadata["candidates_after_sltb4"]) < 0.1
+
+
+def test_shared_engine_equals_per_energy_for_padme_source_with_energy_loss() -> None:
+    """The source defined after the selection (at the window), window and target energy
+    loss with fluctuations: same candidates on both paths."""
+    grid = spread.make_grid(gaps_mm={"SLTB4": [1.0, 1.9], "SLTB3": [4.2]})
+    points = [spread.ScanPoint(270.0), spread.ScanPoint(290.0)]
+    shared, ref = _both(points, grid, n_particles=20_000)
+    assert shared.metadata["energy_loss"].startswith("full")
+    assert (shared.table["n_transmitted"] == ref.table["n_transmitted"]).all()
+    pd.testing.assert_frame_equal(shared.table[COLUMNS], ref.table[COLUMNS], rtol=1e-11)
 
 
 def test_shared_engine_without_scattering_and_with_one_energy() -> None:

@@ -82,6 +82,12 @@ def spread(
     ] = None,
     measure: Annotated[str, typer.Option(help="Spread measure: rms or fwhm.")] = "rms",
     settings: Annotated[str | None, typer.Option(help="Settings name.")] = None,
+    energy_loss: Annotated[
+        str,
+        typer.Option(
+            help="Energy loss in the window and target: full (mean and fluctuations), mean, off."
+        ),
+    ] = "full",
     source: Annotated[
         str | None,
         typer.Option(
@@ -126,6 +132,7 @@ def spread(
             jaws_mm=parse_jaws(jaws or []),
             settings=settings,
             source=source,
+            energy_loss=energy_loss,
             n_particles=particles,
             seed=seed,
             scattering=scattering,
@@ -164,7 +171,12 @@ def spread(
         f"seed {meta['seed']}, scattering: {meta['scattering_model']}; {meta['slit_model']}",
         highlight=False,
     )
-    console.print(f"source: {meta['source_definition']}; engine: {meta['engine']}", highlight=False)
+    console.print(
+        f"source: {meta['source_definition']}; engine: {meta['engine']}; energy loss: "
+        f"{meta['energy_loss']}",
+        highlight=False,
+        markup=False,
+    )
     if len(report.rows) <= MAX_TABLE_ROWS:
         console.print(rich_table("Energy spread and transmission", report.rows, columns))
     else:
