@@ -115,7 +115,7 @@ class BeamSource:
             "alfy": b.alfy,
             "sigma_delta": b.sigma_delta,
             "delta_offset": b.delta_offset,
-            "source_definition": b.definition,
+            "beam_definition": b.definition,
             "source_element": b.injection_element or "line start",
             "positrons_per_bunch": b.positrons_per_bunch,
             "scattering": "highland" if self.scattering else "off",
