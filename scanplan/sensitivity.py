@@ -356,7 +356,9 @@ def toy_cls_cell(cell: ToyCell) -> float:
 class ToyGrid:
     """Toy CLs on a grid: ``masses_mev`` [MeV] x ``couplings`` (g), ``cls`` (n_mass, n_g),
     the expected limit ``g_limit`` per mass (log-interpolated crossing of 1 - cl, NaN if
-    not crossed), ``n_toys``, ``seed``."""
+    not crossed), ``n_toys``, ``seed``; ``n_clipped`` cells whose toy ratio
+    ``P_sb / P_b`` fell outside [0, 1] (a statistical fluctuation of the toys, mostly where
+    the signal is negligible) and was clipped to the interval."""
 
     masses_mev: NDArray
     couplings: NDArray
@@ -365,6 +367,14 @@ class ToyGrid:
     cl: float
     n_toys: int
     seed: int
+    n_clipped: int = 0
+
+
+def clip_probabilities(values: NDArray) -> tuple[NDArray, int]:
+    """``values`` clipped to [0, 1] and how many were outside (NaN stays NaN, not counted)."""
+    arr = np.asarray(values, dtype=float)
+    outside = int(np.count_nonzero((arr < 0.0) | (arr > 1.0)))
+    return np.clip(arr, 0.0, 1.0), outside
 
 
 def _crossing(couplings: NDArray, cls_row: NDArray, alpha: float) -> float:
@@ -428,8 +438,10 @@ def toy_cls_grid(
     """Toy-MC expected CLs over mass x coupling, one Dask task per cell
     (:func:`beamline.parallel.map_ordered`).
 
-    ``scheduler``: None or "local" for a local cluster of ``n_workers`` processes, "sync" for
-    no Dask, or the address of an existing Dask scheduler. ``on_done(i)`` is called as cell
+    ``scheduler``: None or "local" for a local cluster of ``n_workers`` processes (or
+    ``$DASK_SCHEDULER_ADDRESS`` if set), "sync" for no Dask, or the address of an existing
+    Dask scheduler (``tcp://host:port`` or ``host:port``). CLs values are clipped to [0, 1]
+    (``n_clipped`` counts them). ``on_done(i)`` is called as cell
     ``i`` finishes (progress). Results are identical for a fixed ``seed`` whatever the
     scheduler and number of workers.
     """
@@ -439,7 +451,8 @@ def toy_cls_grid(
     values = map_ordered(
         toy_cls_cell, cells, scheduler=scheduler or "local", n_workers=n_workers, on_done=on_done
     )
-    cls = np.asarray(values, dtype=float).reshape(len(masses_mev), len(couplings))
+    clipped, n_clipped = clip_probabilities(np.asarray(values, dtype=float))
+    cls = clipped.reshape(len(masses_mev), len(couplings))
     model = plan.inputs.physics
     alpha = 1.0 - model.statistics.cl
     g = np.asarray(couplings, dtype=float)
@@ -452,4 +465,5 @@ def toy_cls_grid(
         cl=model.statistics.cl,
         n_toys=n_toys,
         seed=seed,
+        n_clipped=n_clipped,
     )

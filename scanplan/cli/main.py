@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
@@ -28,11 +29,40 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: no rich markup (it would turn "a:b:step" into an emoji and "[MeV]"
+    # into a style tag) and boolean flags shown as flags, not "<bool>"
+    rich_markup_mode=None,
 )
 
 
+def tool_version() -> str:
+    """The installed version of btf-scanplan (``0+unknown`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("btf-scanplan")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"scanplan {tool_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Plan and run resonant energy scans on the BTF -> PADME line."""
 
 
@@ -50,6 +80,7 @@ app.command("compare")(_study.compare)
 app.command("optimise")(_study.optimise)
 app.command("sweep")(_study.sweep)
 app.command("export")(_export.export)
+app.command("import-root")(_export.import_root)
 app.add_typer(_store.app, name="store")
 # control room
 app.add_typer(_hw.app, name="hw")

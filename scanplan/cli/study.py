@@ -106,6 +106,7 @@ def sensitivity(
             "cls": grid.cls.tolist(),
             "g_limit_toys": grid.g_limit.tolist(),
             "g_limit_asimov": asimov.g_median.tolist(),
+            "n_clipped": grid.n_clipped,
         }
     if plot is not None:
         from scanplan.plots.plan import plot_sensitivity
@@ -148,6 +149,11 @@ def sensitivity(
                 ],
             )
         )
+        if grid.n_clipped:
+            console.print(
+                f"note: {grid.n_clipped} of {grid.cls.size} toy CLs values fell outside [0, 1] "
+                "(toy fluctuation) and were clipped"
+            )
 
 
 @guarded
