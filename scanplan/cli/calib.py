@@ -44,6 +44,29 @@ ExtrapolateOpt = Annotated[
     bool, typer.Option("--extrapolate", help="Allow values outside the calibrated range.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Write the DHSTB01 calibration plot (2022 pass fits, hysteresis branches) to this PNG."
+    ),
+]
+
+
+def _check_plot_path(path: Path | None) -> None:
+    if path is not None and (path.suffix.lower() != ".png" or not path.parent.exists()):
+        raise ScanplanError(f"--plot {path}: a .png in an existing folder")
+
+
+def _write_calibration_plot(path: Path | None, json_out: bool) -> None:
+    if path is None:
+        return
+    from beamline.plots import calibration_figure
+    from scanplan.figures import write_figure
+
+    write_figure(calibration_figure(), path, dpi=110)
+    if not json_out:
+        console.print(f"plot written to {path}", highlight=False)
+
 
 _COLUMNS = [
     ("current_a", "I [A]", ".4f"),
@@ -88,11 +111,13 @@ def energy(
     calibration: CalibOpt = None,
     scale: ScaleOpt = None,
     extrapolate: ExtrapolateOpt = False,
+    plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Beam energy, √s and σ for dipole set currents or Hall-probe fields (one row each)."""
     from beamline.energy import energy_from_current, energy_from_field
 
+    _check_plot_path(plot)
     if (current_a is None) == (field_g is None):
         raise ScanplanError("give exactly one of --current-a or --field-g")
     if current_a is not None:
@@ -117,6 +142,7 @@ def energy(
             for b in parse_range(field_g or "", "--field-g")
         ]
     _print_estimates(estimates, "beam energy", json_out)
+    _write_calibration_plot(plot, json_out)
 
 
 @app.command("current")
@@ -171,11 +197,13 @@ def history(
     standardised: Annotated[
         bool, typer.Option("--standardised", help="A standardisation cycle precedes the scan.")
     ] = False,
+    plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Hysteresis branch, expected field offset and σ of each step, and how to approach them."""
     from beamline.hysteresis import hysteresis_history
 
+    _check_plot_path(plot)
     hist = hysteresis_history(
         parse_range(current_a, "--current-a"),
         magnet,
@@ -183,6 +211,7 @@ def history(
         previous_current_a=previous_current_a,
         standardised=standardised,
     )
+    _write_calibration_plot(plot, json_out)
     rows: list[dict[str, Any]] = [
         {
             "index": s.index,
