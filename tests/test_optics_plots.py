@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import os
-from itertools import pairwise
 import subprocess
 import sys
+from itertools import pairwise
 
 import numpy as np
 import pytest
