@@ -192,11 +192,7 @@ def fit_source(
     data, sigma = _data_and_sigma(observations, sigma_floor_mm)
     free = [k for k, name in enumerate(PARAMETERS) if name not in fixed]
     p0 = np.array(start, dtype=float)
-
-    def full(q: np.ndarray) -> np.ndarray:
-        p = p0.copy()
-        p[free] = q
-        return p
+    full = _embedding(p0, free)
 
     def resid(q: np.ndarray) -> np.ndarray:
         return (predict(full(q), optics) - data) / sigma
@@ -312,11 +308,7 @@ def fit_source_tracked(
         free.remove(0)
         notes.append("size fixed: it separates from the divergence only with two points")
     p0 = np.array(start, dtype=float)
-
-    def full(q: np.ndarray) -> np.ndarray:
-        p = p0.copy()
-        p[free] = q
-        return p
+    full = _embedding(p0, free)
 
     def resid(q: np.ndarray) -> np.ndarray:
         model, hits = tracked_prediction(
@@ -339,6 +331,17 @@ def fit_source_tracked(
     )  # fmt: skip
     notes.append(f"tracked model, {n_particles} particles per point, {res.nfev} evaluations")
     return _summary(res, full, free, fixed, data.size, len(observations), notes)
+
+
+def _embedding(p0: np.ndarray, free: list[int]) -> Callable[[np.ndarray], np.ndarray]:
+    """Full parameter vector from the free ones (the fixed ones at ``p0``)."""
+
+    def full(q: np.ndarray) -> np.ndarray:
+        p = p0.copy()
+        p[free] = q
+        return p
+
+    return full
 
 
 def _data_and_sigma(

@@ -228,28 +228,21 @@ def run(quick: bool = False) -> list[Result]:
         "baselines_timed_on_energies": subset,
         "candidates_after_sltb4_max": max(res.metadata["candidates_after_sltb4"]),
     }
-    results.append(
-        Result(
-            name="full_table_vs_per_energy_engine",
-            measured=wall,
-            unit="s",
-            baseline_name="per-energy engine (issue 5), scaled from the subset",
-            baseline=t_per_energy * scale,
-            target_ratio=5.0,
-            notes=notes,
+    for name, label, baseline, target in (
+        ("per_energy_engine", "per-energy engine (issue 5)", t_per_energy, 5.0),
+        ("numpy_linear", "bare NumPy linear propagation, same particles", t_numpy, 0.5),
+    ):
+        results.append(
+            Result(
+                name=f"full_table_vs_{name}",
+                measured=wall,
+                unit="s",
+                baseline_name=f"{label}, scaled from the subset",
+                baseline=baseline * scale,
+                target_ratio=target,
+                notes=notes,
+            )
         )
-    )
-    results.append(
-        Result(
-            name="full_table_vs_numpy_linear",
-            measured=wall,
-            unit="s",
-            baseline_name="bare NumPy linear propagation, same particles, scaled",
-            baseline=t_numpy * scale,
-            target_ratio=0.5,
-            notes=notes,
-        )
-    )
 
     gib, secs = peak_memory_gib(n_memory)
     results.append(

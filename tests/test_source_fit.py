@@ -139,5 +139,5 @@ def test_observations_from_store(tmp_path) -> None:
         )
     obs = observations_from_store(tmp_path / "s.sqlite")
     assert len(obs) == 3
-    assert obs[1].x_mm == pytest.approx(2.0 - tol.reference_x_mm)
+    assert obs[1].x_mm == pytest.approx(2.0 - tol.spot.reference_x_mm)
     assert obs[0].energy_mev == plan.points[0].e_beam_mev and obs[0].hits == 4000
