@@ -69,8 +69,7 @@ def test_energy_from_fields_and_current_for_energy() -> None:
     assert [r["energy_mev"] for r in cur] == [282.27, 283.02]
     assert cur[1]["current_a"] - cur[0]["current_a"] == pytest.approx(0.48, abs=0.01)  # facts 3
     assert all(
-        r["branch"] == "descending" and r["calibration"].startswith("run3_desc_v2@")
-        for r in cur
+        r["branch"] == "descending" and r["calibration"].startswith("run3_desc_v2@") for r in cur
     )
     assert all(REQUIRED <= set(r) for r in cur)
 
