@@ -51,3 +51,19 @@ def test_escaped_particles_lose_energy_and_the_acceptance_switches_them(tracked)
     finally:
         spread.configure_point(bl, spread.ScanPoint(282.5))
     assert 0 < acc < 0.01
+
+
+def test_effect_on_spread_and_line_shape() -> None:
+    """At the 2022 slits SLTB5 (5 mm, dispersive) keeps the SLTB4 jaw tail out; with SLTB5
+    open some escaped particles reach the target and lengthen the low-energy tail."""
+    from beamline.apertures import Jaws
+    from beamline.jaw_edges import jaw_edge_effect
+
+    run3 = jaw_edge_effect(282.5, n_particles=150_000)
+    assert run3["escaped_in_acceptance"] == 0 and run3["downstream_acceptance"] < 0.002
+    setting = spread.settings_jaws()
+    setting["SLTB5"] = Jaws.centred(53.0)
+    wide = jaw_edge_effect(282.5, setting, n_particles=150_000)
+    assert wide["downstream_acceptance"] > run3["downstream_acceptance"]
+    assert wide["n_with_edges"] >= wide["n_black"]
+    assert wide["low_tail_with_edges"] >= wide["low_tail_black"]
