@@ -79,6 +79,22 @@ class PowerSupplyTolerances(DataModel):
         return self
 
 
+class QuadrupoleTolerances(DataModel):
+    """``[quadrupoles]``: Q1-Q4 set point vs plan, readback vs set point [A]."""
+
+    setpoint_warn_a: Positive
+    setpoint_fail_a: Positive
+    readback_warn_a: Positive
+    readback_fail_a: Positive
+
+    @model_validator(mode="after")
+    def _levels(self) -> Self:
+        _ordered(
+            self, ("setpoint_warn_a", "setpoint_fail_a"), ("readback_warn_a", "readback_fail_a")
+        )
+        return self
+
+
 class EnergyTolerances(DataModel):
     """``[energy]``: beam energy from the DHSTB01 readback vs the plan [MeV]."""
 
@@ -108,11 +124,13 @@ class SpotTolerances(DataModel):
 
 
 class SettleTolerances(DataModel):
-    """``[settle]``: polling of ``--watch`` (interval [s], polls in a row, timeout [s])."""
+    """``[settle]``: polling of ``--watch`` (interval [s], polls in a row, timeout [s], wait
+    before a steady set point off the plan ends the watch [s])."""
 
     poll_interval_s: Positive
     stable_polls: Count
     timeout_s: Positive
+    wrong_setpoint_wait_s: Positive
 
 
 class SimulatorTolerances(DataModel):
@@ -143,6 +161,7 @@ class CheckTolerances(DataModel):
 
     version: str
     power_supply: PowerSupplyTolerances
+    quadrupoles: QuadrupoleTolerances
     energy: EnergyTolerances
     spot: SpotTolerances
     settle: SettleTolerances
