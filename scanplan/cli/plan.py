@@ -22,6 +22,8 @@ from ..physics.params import (
     load_physics,
     load_scan_defaults,
 )
+from rich.markup import escape
+
 from .common import console, guarded, parse_range, print_json, rich_table
 
 _PM = re.compile(r"^\s*([^+±]+?)\s*(?:\+-|±|\+/-)\s*([^+±]+)\s*$")
@@ -63,6 +65,9 @@ POINT_COLUMNS = [
     ("dhstb02_current_a", "DHSTB02 [A]", ".3f"),
     ("branch", "branch", ""),
     ("q1_current_a", "Q1 [A]", ".2f"),
+    ("q2_current_a", "Q2 [A]", ".2f"),
+    ("q3_current_a", "Q3 [A]", ".2f"),
+    ("q4_current_a", "Q4 [A]", ".2f"),
     ("target_pot", "POT", ".3g"),
     ("hours", "beam [h]", ".1f"),
     ("background_per_pot", "bkg/POT", ".3g"),
@@ -70,6 +75,55 @@ POINT_COLUMNS = [
     ("signal_yield_per_pot_g2", "Y·V/POT/g²", ".3f"),
     ("expected_signal_ref", "N_S(g_ref)", ".0f"),
 ]
+
+
+#: columns ``show`` leaves out, in this order, when the terminal is too narrow: the set
+#: points (period, energy, currents, branch) and POT/hours are always shown in full
+OPTIONAL_COLUMNS = (
+    "expected_signal_ref",
+    "signal_yield_per_pot_g2",
+    "signal_efficiency",
+    "background_per_pot",
+    "start_utc",
+    "beam_start_h",
+    "sigma_e_beam_mev",
+    "sqrt_s_mev",
+    "kind",
+    "pass_index",
+    "branch",
+)
+
+
+def _compact_table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str, str]]) -> Any:
+    """The plan table, narrow: units under the header names, one space between columns,
+    cells never wrapped."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=title,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        padding=(0, 1),
+    )
+    for _, header, _ in cols:
+        table.add_column(escape(header.replace(" [", "\n[")), justify="right", no_wrap=True)
+    for row in rows:
+        cells = []
+        for key, _, fmt in cols:
+            value = row.get(key)
+            cells.append("" if value is None else format(value, fmt) if fmt else str(value))
+        table.add_row(*cells)
+    return table
+
+
+def _natural_width(table: Any) -> int:
+    """Columns ``table`` takes when nothing is wrapped or truncated."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update(max_width=10_000), table).maximum
 
 
 def _point_rows(plan: Any) -> list[dict[str, Any]]:
@@ -297,7 +351,26 @@ def _print_plan(p: Any) -> None:
         if inp.start_utc
         else ("beam_start_h", "beam start [h]", ".1f")
     )
-    console.print(rich_table(title, _point_rows(p), [*POINT_COLUMNS, when]))
+    rows = _point_rows(p)
+    cols = [*POINT_COLUMNS, when]
+    dropped: list[str] = []
+    table = _compact_table(title, rows, cols)
+    # set points are never truncated: drop the derived columns, last first, until it fits
+    for key in OPTIONAL_COLUMNS:
+        if _natural_width(table) <= console.width:
+            break
+        dropped += [h for k, h, _ in cols if k == key]
+        cols = [c for c in cols if c[0] != key]
+        table = _compact_table(title, rows, cols)
+    console.print(table)
+    if dropped:
+        console.print(
+            escape(
+                f"not shown at {console.width} columns: {', '.join(dropped)} "
+                "(--json has every column)"
+            ),
+            highlight=False,
+        )
     for note in inp.notes:
         console.print(f"note: {note}", highlight=False)
 
