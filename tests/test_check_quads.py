@@ -162,7 +162,9 @@ def test_simulator_publishes_the_quads_and_feeds_them_to_its_model(facility, pla
             assert r.current_setting_a == pytest.approx(q.planned_current_a(plan.point(0)))
         checker = Checker(psu=psu, predictor=facility.predictor, tolerances=tolerances)
         v = checker.check(plan, 0)
-        assert all(v.comparison(f"{q.element} set point vs plan").level == OK for q in quadrupoles())
+        assert all(
+            v.comparison(f"{q.element} set point vs plan").level == OK for q in quadrupoles()
+        )
     finally:
         psu.close()
     # the simulated TimePix spot follows the model with the quads' output currents
@@ -179,8 +181,9 @@ def test_simulator_publishes_the_quads_and_feeds_them_to_its_model(facility, pla
     facility.clear()
     facility.set_currents({"QUATB003": q3 - 3.0})
     assert wait_until(
-        lambda: abs(facility.facility.psu_states()["QUATB003"].output_current_a - (q3 - 3.0))
-        < 1e-6,
+        lambda: (
+            abs(facility.facility.psu_states()["QUATB003"].output_current_a - (q3 - 3.0)) < 1e-6
+        ),
         timeout_s=5.0,
     )
     _, _, sx, sy = facility.beam(facility.facility.psu_states())

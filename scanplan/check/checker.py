@@ -28,12 +28,12 @@ from .comparisons import (
     predictions,
     psu_comparisons,
     quad_comparisons,
-    settle_comparison,
     setpoints_of,
     setpoints_on_plan,
+    settle_comparison,
     settled,
-    steady,
     spot_comparisons,
+    steady,
 )
 from .dipoles import Magnet, dipoles, magnets
 from .predictor import SpotPredictor

@@ -182,9 +182,7 @@ def setpoints_of(readings: Readings) -> tuple[float, ...]:
     )
 
 
-def steady(
-    previous: Readings | None, readings: Readings, tol: CheckTolerances
-) -> bool:
+def steady(previous: Readings | None, readings: Readings, tol: CheckTolerances) -> bool:
     """Both dipoles read, operational, not ramping, and each output within
     ``readback_warn_a`` of the previous poll: the readback will not move any more."""
     if previous is None:

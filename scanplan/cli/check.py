@@ -151,10 +151,22 @@ def check(
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Skip the model prediction of the spot.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the measured vs predicted spot on the TimePix with the tolerance "
+            "ellipses (PNG, PDF, SVG... by suffix).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check a plan point: dipole set points, readbacks, status, energy and the TimePix
-    spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
+    """Check a plan point: dipole and quadrupole set points, readbacks, status, energy and
+    the TimePix spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
+    if plot is not None:
+        from ..figures import check_figure_path
+
+        check_figure_path(plot)
     status = None if json_out else console.status(f"checking point {point}...")
 
     def on_poll(poll: SettlePoll) -> None:
@@ -183,9 +195,19 @@ def check(
     finally:
         if status is not None:
             status.stop()
+    written = None
+    if plot is not None:
+        from ..plots.control import plot_check
+
+        written = plot_check(verdict, plot)
     if json_out:
-        print_json(verdict.as_dict())
+        doc = verdict.as_dict()
+        if written is not None:
+            doc["plot"] = str(written)
+        print_json(doc)
     else:
         print_verdict(verdict)
+        if written is not None:
+            console.print(f"plot: {escape(str(written))}", highlight=False)
     if verdict.level == "FAIL":
         raise typer.Exit(EXIT_FAIL)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
+from rich.markup import escape
 
 from ..errors import ScanplanError
 from ..physics.params import (
@@ -22,8 +24,6 @@ from ..physics.params import (
     load_physics,
     load_scan_defaults,
 )
-from rich.markup import escape
-
 from .common import console, guarded, parse_range, print_json, rich_table
 
 _PM = re.compile(r"^\s*([^+±]+?)\s*(?:\+-|±|\+/-)\s*([^+±]+)\s*$")
@@ -378,22 +378,112 @@ def _print_plan(p: Any) -> None:
 @guarded
 def show(
     plan_file: Annotated[Path, typer.Argument(help="Plan JSON.")],
-    plot: Annotated[Path | None, typer.Option(help="Write points over their line shapes.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write points over their line shapes; with --store the POT taken vs planned "
+            "and the suspensions per point."
+        ),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="Run-conditions store (SQLite): add POT recorded, done and suspensions per point.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print point rows as JSON.")] = False,
 ) -> None:
-    """Table of a plan's points (with calendar) and an optional plot over the line shapes."""
+    """Table of a plan's points (with calendar) and an optional plot over the line shapes;
+    with --store the progress of the scan (POT recorded vs planned, suspensions)."""
     from scanplan.records import load_plan
 
     p = load_plan(plan_file)
+    progress = None
     if plot is not None:
-        from scanplan.plots.plan import plot_plan
+        from scanplan.figures import check_figure_path
 
-        announce_plot(plot_plan(p, plot), json_out)
+        check_figure_path(plot)
+    if store is not None:
+        progress = _store_progress(p, store)
+    if plot is not None:
+        if progress is not None:
+            from scanplan.plots.control import plot_progress
+
+            announce_plot(plot_progress(p, progress, plot), json_out)
+        else:
+            from scanplan.plots.plan import plot_plan
+
+            announce_plot(plot_plan(p, plot), json_out)
     if json_out:
-        print_json({"name": p.name, "content_sha256": p.content_sha256, "points": _point_rows(p)})
+        doc: dict[str, Any] = {
+            "name": p.name,
+            "content_sha256": p.content_sha256,
+            "points": _point_rows(p),
+        }
+        if progress is not None:
+            doc["progress"] = [asdict(r) for r in progress]
+        print_json(doc)
         return
     _print_plan(p)
     _print_recipe(p)
+    if progress is not None:
+        _print_progress(progress)
+
+
+def _store_progress(p: Any, path: Path) -> Any:
+    """Per-point progress of plan ``p`` in the store at ``path`` (which must exist and hold
+    the plan)."""
+    from scanplan.plots.control import store_progress
+    from scanplan.run.events import point_states
+
+    from .export import _store_for, recorded_by_period
+
+    st = _store_for(path, required=True)
+    sha = p.content_sha256
+    if not st.has_plan(sha):
+        raise ScanplanError(f"store {path} holds no record of plan {sha[:12]}")
+    done = {k for k, v in point_states(st, sha).items() if v.done}
+    suspensions: dict[int, tuple[int, float | None]] = {}
+    for ev in st.history(plan_sha256=sha):
+        # the dwell watch's suspension events (any kind naming a suspension)
+        if "suspend" not in ev.kind or ev.period is None:
+            continue
+        n, off = suspensions.get(ev.period, (0, None))
+        secs = ev.payload.get("beam_off_s", ev.payload.get("duration_s"))
+        if isinstance(secs, (int, float)) and math.isfinite(secs):
+            off = (off or 0.0) + float(secs)
+        suspensions[ev.period] = (n + 1, off)
+    return store_progress(p, recorded_by_period(st, sha), done, suspensions)
+
+
+def _print_progress(progress: Any) -> None:
+    rows = [
+        {
+            "period": r.period,
+            "planned": r.planned_pot,
+            "recorded": "not recorded" if r.recorded_pot is None else f"{r.recorded_pot:.3g}",
+            "fraction": ""
+            if r.recorded_pot is None
+            else f"{r.recorded_pot / r.planned_pot:.0%}"
+            if r.planned_pot
+            else "",
+            "done": "done" if r.done else "open",
+            "suspensions": r.suspensions,
+            "beam_off": "" if r.beam_off_s is None else f"{r.beam_off_s / 60:.1f}",
+        }
+        for r in progress
+    ]
+    cols = [
+        ("period", "period", ""),
+        ("planned", "POT planned", ".3g"),
+        ("recorded", "POT recorded", ""),
+        ("fraction", "taken", ""),
+        ("done", "point", ""),
+        ("suspensions", "suspensions", ""),
+        ("beam_off", "beam off [min]", ""),
+    ]
+    console.print(_compact_table("Progress in the store", rows, cols))
 
 
 def _print_recipe(p: Any) -> None:
