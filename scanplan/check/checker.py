@@ -34,6 +34,7 @@ from .comparisons import (
     settled,
     spot_comparisons,
     steady,
+    trip_comparisons,
 )
 from .dipoles import Magnet, dipoles, magnets
 from .predictor import SpotPredictor
@@ -199,6 +200,7 @@ class Checker:
         comparisons += quad_comparisons(point, readings, self.tol)
         if settle is not None:
             comparisons += settle_comparison(settle)
+            comparisons += trip_comparisons(point, polls, readings)
         comparisons += energy_comparison(
             point, readings, self.tol, extrapolate=plan.inputs.extrapolate
         )

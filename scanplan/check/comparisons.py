@@ -9,7 +9,7 @@ comparisons carrying the adapter's message.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from hw_interfaces.btf_records import PowerSupplyReading, PsuState
 from hw_interfaces.errors import HardwareError, NoBeam
@@ -26,6 +26,7 @@ from .verdict import (
     Comparison,
     PredictedSpot,
     Prediction,
+    SettlePoll,
     SettleSummary,
     shown,
 )
@@ -224,6 +225,35 @@ def quad_comparisons(point: Point, readings: Readings, tol: CheckTolerances) -> 
             point, m, readings[m.element], limits, tol.power_supply.max_age_s, hysteresis=False
         )
     ]
+
+
+def trip_comparisons(
+    point: Point, polls: Sequence[SettlePoll], readings: Readings
+) -> list[Comparison]:
+    """WARN for a dipole that was not operational during the watch and is now: it came back
+    from a trip or reset, and its field depends on how the current was brought back."""
+    out = []
+    for d in dipoles():
+        now = readings[d.element]
+        if isinstance(now, HardwareError) or not now.ok:
+            continue  # its status comparison FAILs already
+        down = [
+            p.poll
+            for p in polls
+            if isinstance(r := p.readings.get(d.element), PowerSupplyReading) and not r.ok
+        ]
+        if down:
+            out.append(
+                Comparison(
+                    name=f"{d.element} hysteresis after trip",
+                    measured="recovered",
+                    expected="operational throughout",
+                    level=WARN,
+                    reason=f"{d.element} was not operational during the watch (poll "
+                    f"{down[0]}): " + hysteresis_hint(d.magnet, point),
+                )
+            )
+    return out
 
 
 def settle_comparison(settle: SettleSummary) -> list[Comparison]:

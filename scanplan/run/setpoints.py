@@ -37,3 +37,17 @@ def combined_steps(
     }
     n = max(len(v) for v in per.values())
     return [{e: v[min(i, len(v) - 1)] for e, v in per.items()} for i in range(n)]
+
+
+def crew_steps_text(steps: list[dict[str, float]]) -> str:
+    """``DHSTB001 180.629 -> 179.129 A, DHSTB002 ...``: each element's set points in order
+    (the overshoot first), for the crew to dial."""
+    elements = list(steps[-1])
+    parts = []
+    for e in elements:
+        values: list[float] = []
+        for step in steps:
+            if not values or step[e] != values[-1]:
+                values.append(step[e])
+        parts.append(f"{e} " + " -> ".join(f"{v:.3f}" for v in values) + " A")
+    return ", then ".join(parts) if len(steps) > 1 else " and ".join(parts)
