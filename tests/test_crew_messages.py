@@ -195,6 +195,7 @@ def test_crew_sets_mode_shows_the_overshoot_steps(fake_btf, plan, store):
     assert steps[0]["DHSTB001"] == pytest.approx(p.dhstb01_current_a + overshoot_a)
     assert steps[-1]["DHSTB001"] == pytest.approx(p.dhstb01_current_a)
     assert f"{p.dhstb01_current_a + overshoot_a:.3f} -> {p.dhstb01_current_a:.3f}" in prompts[0]
+    assert f"QUATB003 {p.q3_current_a:.3f} A" in prompts[0]  # the quads too
     assert fake_btf.psu.writes == []  # the crew set them; the tool wrote nothing
 
 

@@ -57,7 +57,7 @@ from .events import (
     point_states,
 )
 from .options import RunOptions
-from .setpoints import combined_steps, crew_steps_text
+from .setpoints import combined_steps, crew_steps_text, quad_targets_text
 from .ui import QuietUI, RunUI
 
 EXIT_DONE = 0
@@ -292,8 +292,8 @@ class GuidedRun:
             if opts.enable_writes:
                 self._write(pt, steps)
             elif not self.ui.confirm(
-                f"Point {period}: set {crew_steps_text(steps)} (approach {pt.branch}), then "
-                "confirm to check"
+                f"Point {period}: set {crew_steps_text(steps)} (approach {pt.branch}) and "
+                f"{quad_targets_text(pt)}, then confirm to check"
             ):
                 raise RunStopped(f"stopped by the crew at point {period}", period)
             verdict = self.checker.check(

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..records import Point
 
 
 def approach_steps(
@@ -51,3 +55,11 @@ def crew_steps_text(steps: list[dict[str, float]]) -> str:
                 values.append(step[e])
         parts.append(f"{e} " + " -> ".join(f"{v:.3f}" for v in values) + " A")
     return ", then ".join(parts) if len(steps) > 1 else " and ".join(parts)
+
+
+def quad_targets_text(point: Point) -> str:
+    """``QUATB001 20.870 A, ...``: the quadrupole set points of ``point`` for the crew (no
+    approach recipe: the quads have no calibrated hysteresis branch)."""
+    from ..check.dipoles import quadrupoles
+
+    return ", ".join(f"{q.element} {q.planned_current_a(point):.3f} A" for q in quadrupoles())
