@@ -218,17 +218,18 @@ def test_trip_reason_and_recovery_warn_about_hysteresis(fake_btf, plan, toleranc
 
 
 # -- --watch ends when settled outside tolerance ------------------------------------------
+def checker_with(btf, tol) -> Checker:
+    """A checker on the fake BTF with other tolerances."""
+    return Checker(
+        psu=btf.psu, spot=btf.timepix, predictor=btf.predictor, tolerances=tol, clock=btf.clock
+    )
+
+
 def test_watch_fails_as_soon_as_a_wrong_set_point_has_settled(fake_btf, plan, tolerances):
     tol = tolerances.updated({"settle": {"timeout_s": 60.0, "wrong_setpoint_wait_s": 2.0}})
     fake_btf.psu.set_currents({"DHSTB002": plan.point(0).dhstb02_current_a + 0.3})
     fake_btf.clock.advance(1.0)
-    checker = Checker(
-        psu=fake_btf.psu,
-        spot=fake_btf.timepix,
-        predictor=fake_btf.predictor,
-        tolerances=tol,
-        clock=fake_btf.clock,
-    )
+    checker = checker_with(fake_btf, tol)
     t0 = fake_btf.clock.monotonic()
     v = checker.check(plan, 0, watch=True)
     waited = fake_btf.clock.monotonic() - t0
@@ -248,13 +249,7 @@ def test_watch_still_waits_for_a_crew_that_is_dialling(fake_btf, plan, tolerance
     for k, t in enumerate((1.5, 3.0, 4.5), start=1):
         step = {e: i - k * 1.0 for e, i in far.items()}
         fake_btf.psu.schedule(t, lambda s=step: fake_btf.psu.set_currents(s))
-    checker = Checker(
-        psu=fake_btf.psu,
-        spot=fake_btf.timepix,
-        predictor=fake_btf.predictor,
-        tolerances=tol,
-        clock=fake_btf.clock,
-    )
+    checker = checker_with(fake_btf, tol)
     v = checker.check(plan, 0, watch=True)
     assert v.settle is not None and v.settle.settled, v.settle
     assert v.level == OK, v.reasons

@@ -202,7 +202,7 @@ def steady(previous: Readings | None, readings: Readings, tol: CheckTolerances) 
 def psu_comparisons(point: Point, readings: Readings, tol: CheckTolerances) -> list[Comparison]:
     """Status, set point vs plan, readback vs set point and record age of both dipoles."""
     ps = tol.power_supply
-    limits = (ps.setpoint_warn_a, ps.setpoint_fail_a, ps.readback_warn_a, ps.readback_fail_a)
+    limits = ps.limits_a
     return [
         c
         for d in dipoles()
@@ -215,8 +215,7 @@ def psu_comparisons(point: Point, readings: Readings, tol: CheckTolerances) -> l
 def quad_comparisons(point: Point, readings: Readings, tol: CheckTolerances) -> list[Comparison]:
     """The same for the quadrupoles Q1..Q4 (QUATB001..4) with ``[quadrupoles]`` tolerances;
     quads not in ``readings`` (not read) give no comparison."""
-    q = tol.quadrupoles
-    limits = (q.setpoint_warn_a, q.setpoint_fail_a, q.readback_warn_a, q.readback_fail_a)
+    limits = tol.quadrupoles.limits_a
     return [
         c
         for m in quadrupoles()

@@ -61,38 +61,42 @@ def _ordered(model: DataModel, *pairs: tuple[str, str]) -> None:
             raise ValueError(f"{lo} must not exceed {hi}")
 
 
-class PowerSupplyTolerances(DataModel):
-    """``[power_supply]``: set point vs plan, readback vs set point [A], record age [s]."""
+class SupplyLimits(DataModel):
+    """Set point vs plan and readback vs set point, warn and fail [A] (one supply family)."""
 
     setpoint_warn_a: Positive
     setpoint_fail_a: Positive
     readback_warn_a: Positive
     readback_fail_a: Positive
+
+    @model_validator(mode="after")
+    def _levels(self) -> Self:
+        _ordered(
+            self, ("setpoint_warn_a", "setpoint_fail_a"), ("readback_warn_a", "readback_fail_a")
+        )
+        return self
+
+    @property
+    def limits_a(self) -> tuple[float, float, float, float]:
+        """(set-point warn, set-point fail, readback warn, readback fail) [A]."""
+        return (
+            self.setpoint_warn_a,
+            self.setpoint_fail_a,
+            self.readback_warn_a,
+            self.readback_fail_a,
+        )
+
+
+class PowerSupplyTolerances(SupplyLimits):
+    """``[power_supply]``: the dipoles' set point vs plan, readback vs set point [A], and the
+    record age of every supply [s]."""
+
     max_age_s: Positive
     first_read_wait_s: Positive
 
-    @model_validator(mode="after")
-    def _levels(self) -> Self:
-        _ordered(
-            self, ("setpoint_warn_a", "setpoint_fail_a"), ("readback_warn_a", "readback_fail_a")
-        )
-        return self
 
-
-class QuadrupoleTolerances(DataModel):
+class QuadrupoleTolerances(SupplyLimits):
     """``[quadrupoles]``: Q1-Q4 set point vs plan, readback vs set point [A]."""
-
-    setpoint_warn_a: Positive
-    setpoint_fail_a: Positive
-    readback_warn_a: Positive
-    readback_fail_a: Positive
-
-    @model_validator(mode="after")
-    def _levels(self) -> Self:
-        _ordered(
-            self, ("setpoint_warn_a", "setpoint_fail_a"), ("readback_warn_a", "readback_fail_a")
-        )
-        return self
 
 
 class EnergyTolerances(DataModel):

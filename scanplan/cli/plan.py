@@ -95,27 +95,17 @@ OPTIONAL_COLUMNS = (
 
 
 def _compact_table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str, str]]) -> Any:
-    """The plan table, narrow: units under the header names, one space between columns,
+    """:func:`rich_table`, narrow: units under the header names, one space between columns,
     cells never wrapped."""
     from rich import box
-    from rich.table import Table
 
-    table = Table(
-        title=title,
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-        padding=(0, 1),
-    )
-    for _, header, _ in cols:
-        table.add_column(escape(header.replace(" [", "\n[")), justify="right", no_wrap=True)
-    for row in rows:
-        cells = []
-        for key, _, fmt in cols:
-            value = row.get(key)
-            cells.append("" if value is None else format(value, fmt) if fmt else str(value))
-        table.add_row(*cells)
+    table = rich_table(title, rows, cols)
+    table.box = box.SIMPLE_HEAD
+    table.pad_edge = False
+    table.collapse_padding = True
+    table.padding = (0, 1)
+    for column, (_, header, _) in zip(table.columns, cols, strict=True):
+        column.header = escape(header.replace(" [", "\n["))
     return table
 
 
