@@ -151,9 +151,13 @@ class ExpectedLimits:
     g_minus1: NDArray
     g_plus1: NDArray
     cl: float
+    #: +-2 sigma band and the likelihood used ("simple" here, "published": scanplan.analysis)
+    g_minus2: NDArray | None = None
+    g_plus2: NDArray | None = None
+    likelihood: str = "simple"
 
     def rows(self) -> list[dict[str, float]]:
-        return [
+        rows = [
             {
                 "mass_mev": float(m),
                 "g2_upper_limit": float(g2),
@@ -170,6 +174,11 @@ class ExpectedLimits:
                 strict=True,
             )
         ]
+        if self.g_minus2 is not None and self.g_plus2 is not None:
+            for r, lo2, hi2 in zip(rows, self.g_minus2, self.g_plus2, strict=True):
+                r["g_upper_limit_minus2sigma"] = float(lo2)
+                r["g_upper_limit_plus2sigma"] = float(hi2)
+        return rows
 
 
 def expected_limits_from_arrays(
@@ -232,12 +241,41 @@ def default_masses_mev(plan: Plan, n: int | None = None) -> NDArray:
     return np.linspace(rs[0], rs[1], n) if rs[1] > rs[0] else rs[:1]
 
 
+LIKELIHOODS = ("simple", "published")
+
+
 def expected_limits(
-    plan: Plan, masses_mev: ArrayLike | None = None, *, cl: float | None = None
+    plan: Plan,
+    masses_mev: ArrayLike | None = None,
+    *,
+    cl: float | None = None,
+    likelihood: str = "simple",
 ) -> ExpectedLimits:
-    """Expected CLs upper limits of ``plan`` (its own physics model) on a mass grid [MeV]."""
+    """Expected CLs upper limits of ``plan`` (its own physics model) on a mass grid [MeV].
+
+    ``likelihood``: "simple" (this module: per-point nuisances only) or "published" (the
+    likelihood of PADME's published treatment, :mod:`scanplan.analysis.planning`, the one
+    ``scanplan analyse`` uses; with +-2 sigma bands)."""
     model = plan.inputs.physics
     masses = default_masses_mev(plan) if masses_mev is None else masses_mev
+    level = model.statistics.cl if cl is None else cl
+    if likelihood == "published":
+        from .analysis.planning import plan_expected_g
+
+        masses_arr, g = plan_expected_g(plan, model, masses, level)
+        return ExpectedLimits(
+            masses_mev=masses_arr,
+            g2_median=g[0.0] ** 2,
+            g_median=g[0.0],
+            g_minus1=g[-1.0],
+            g_plus1=g[1.0],
+            cl=level,
+            g_minus2=g[-2.0],
+            g_plus2=g[2.0],
+            likelihood="published",
+        )
+    if likelihood != "simple":
+        raise ScanplanError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     return expected_limits_from_arrays(masses, plan_arrays(plan), model, cl=cl)
 
 

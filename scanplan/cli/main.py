@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from . import analyse as _analyse
 from . import calib as _calib
 from . import check as _check
 from . import common
@@ -79,6 +80,8 @@ app.command("sensitivity")(_study.sensitivity)
 app.command("compare")(_study.compare)
 app.command("optimise")(_study.optimise)
 app.command("sweep")(_study.sweep)
+app.command("analyse")(_analyse.analyse)
+app.command("replan")(_analyse.replan)
 app.command("export")(_export.export)
 app.command("import-root")(_export.import_root)
 app.add_typer(_store.app, name="store")
