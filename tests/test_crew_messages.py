@@ -121,9 +121,12 @@ def test_check_table_is_readable(fake_btf, plan, width):
 @pytest.mark.parametrize("width", [80, 120])
 def test_show_prints_every_set_point_in_full(plan, width, monkeypatch):
     import scanplan.cli.plan as cli_plan
+    import scanplan.cli.tables as cli_tables
 
     out = io.StringIO()
-    monkeypatch.setattr(cli_plan, "console", Console(width=width, file=out, color_system=None))
+    narrow = Console(width=width, file=out, color_system=None)
+    monkeypatch.setattr(cli_plan, "console", narrow)
+    monkeypatch.setattr(cli_tables, "console", narrow)
     cli_plan._print_plan(plan)
     text = out.getvalue()
     assert "\u2026" not in text

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
@@ -25,6 +24,7 @@ from ..physics.params import (
     load_scan_defaults,
 )
 from .common import console, guarded, parse_range, print_json, rich_table
+from .tables import fit_table
 
 _PM = re.compile(r"^\s*([^+±]+?)\s*(?:\+-|±|\+/-)\s*([^+±]+)\s*$")
 
@@ -78,7 +78,7 @@ POINT_COLUMNS = [
 
 
 #: columns ``show`` leaves out, in this order, when the terminal is too narrow: the set
-#: points (period, energy, currents, branch) and POT/hours are always shown in full
+#: points (period, energy, currents) and POT/hours are always shown in full
 OPTIONAL_COLUMNS = (
     "expected_signal_ref",
     "signal_yield_per_pot_g2",
@@ -92,28 +92,6 @@ OPTIONAL_COLUMNS = (
     "pass_index",
     "branch",
 )
-
-
-def _compact_table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str, str]]) -> Any:
-    """:func:`rich_table`, narrow: units under the header names, one space between columns,
-    cells never wrapped."""
-    from rich import box
-
-    table = rich_table(title, rows, cols)
-    table.box = box.SIMPLE_HEAD
-    table.pad_edge = False
-    table.collapse_padding = True
-    table.padding = (0, 1)
-    for column, (_, header, _) in zip(table.columns, cols, strict=True):
-        column.header = escape(header.replace(" [", "\n["))
-    return table
-
-
-def _natural_width(table: Any) -> int:
-    """Columns ``table`` takes when nothing is wrapped or truncated."""
-    from rich.measure import Measurement
-
-    return Measurement.get(console, console.options.update(max_width=10_000), table).maximum
 
 
 def _point_rows(plan: Any) -> list[dict[str, Any]]:
@@ -369,17 +347,7 @@ def _print_plan(p: Any) -> None:
         if inp.start_utc
         else ("beam_start_h", "beam start [h]", ".1f")
     )
-    rows = _point_rows(p)
-    cols = [*POINT_COLUMNS, when]
-    dropped: list[str] = []
-    table = _compact_table(title, rows, cols)
-    # set points are never truncated: drop the derived columns, last first, until it fits
-    for key in OPTIONAL_COLUMNS:
-        if _natural_width(table) <= console.width:
-            break
-        dropped += [h for k, h, _ in cols if k == key]
-        cols = [c for c in cols if c[0] != key]
-        table = _compact_table(title, rows, cols)
+    table, dropped = fit_table(title, _point_rows(p), [*POINT_COLUMNS, when], OPTIONAL_COLUMNS)
     console.print(table)
     if dropped:
         console.print(
@@ -427,91 +395,28 @@ def show(
     from scanplan.records import load_plan
 
     p = load_plan(plan_file)
-    progress = None
     if plot is not None:
         from scanplan.figures import check_figure_path
 
         check_figure_path(plot)
     if store is not None:
-        progress = _store_progress(p, store)
-    if plot is not None:
-        if progress is not None:
-            from scanplan.plots.control import plot_progress
+        from .show_store import show_progress
 
-            announce_plot(plot_progress(p, progress, plot), json_out)
-        else:
-            from scanplan.plots.plan import plot_plan
-
-            announce_plot(plot_plan(p, plot), json_out)
-    if json_out:
-        doc: dict[str, Any] = {
-            "name": p.name,
-            "content_sha256": p.content_sha256,
-            "points": _point_rows(p),
-        }
-        if progress is not None:
-            doc["progress"] = [asdict(r) for r in progress]
-        print_json(doc)
+        show_progress(p, store, plot, json_out, _point_rows(p), lambda: _print_plan_recipe(p))
         return
+    if plot is not None:
+        from scanplan.plots.plan import plot_plan
+
+        announce_plot(plot_plan(p, plot), json_out)
+    if json_out:
+        print_json({"name": p.name, "content_sha256": p.content_sha256, "points": _point_rows(p)})
+        return
+    _print_plan_recipe(p)
+
+
+def _print_plan_recipe(p: Any) -> None:
     _print_plan(p)
     _print_recipe(p)
-    if progress is not None:
-        _print_progress(progress)
-
-
-def _store_progress(p: Any, path: Path) -> Any:
-    """Per-point progress of plan ``p`` in the store at ``path`` (which must exist and hold
-    the plan)."""
-    from scanplan.plots.control import store_progress
-    from scanplan.run.events import point_states
-
-    from .export import _store_for, recorded_by_period
-
-    st = _store_for(path, required=True)
-    sha = p.content_sha256
-    if not st.has_plan(sha):
-        raise ScanplanError(f"store {path} holds no record of plan {sha[:12]}")
-    done = {k for k, v in point_states(st, sha).items() if v.done}
-    suspensions: dict[int, tuple[int, float | None]] = {}
-    for ev in st.history(plan_sha256=sha):
-        # the dwell watch's suspension events (any kind naming a suspension)
-        if "suspend" not in ev.kind or ev.period is None:
-            continue
-        n, off = suspensions.get(ev.period, (0, None))
-        secs = ev.payload.get("beam_off_s", ev.payload.get("duration_s"))
-        if isinstance(secs, (int, float)) and math.isfinite(secs):
-            off = (off or 0.0) + float(secs)
-        suspensions[ev.period] = (n + 1, off)
-    return store_progress(p, recorded_by_period(st, sha), done, suspensions)
-
-
-def _print_progress(progress: Any) -> None:
-    rows = [
-        {
-            "period": r.period,
-            "planned": r.planned_pot,
-            "recorded": "not recorded" if r.recorded_pot is None else f"{r.recorded_pot:.3g}",
-            "fraction": ""
-            if r.recorded_pot is None
-            else f"{r.recorded_pot / r.planned_pot:.0%}"
-            if r.planned_pot
-            else "",
-            "done": "done" if r.done else "open",
-            "suspensions": r.suspensions,
-            "beam_off": "" if r.beam_off_s is None else f"{r.beam_off_s / 60:.1f}",
-        }
-        for r in progress
-    ]
-    cols = [
-        ("period", "period", ""),
-        ("planned", "POT planned", ".3g"),
-        ("recorded", "POT recorded", ""),
-        ("fraction", "taken", ""),
-        ("done", "point", ""),
-        ("suspensions", "suspensions", ""),
-        ("beam_off", "beam off [min]", ""),
-    ]
-    console.print(_compact_table("Progress in the store", rows, cols))
 
 
 def _print_recipe(p: Any) -> None:
