@@ -27,6 +27,7 @@ from scanplan.check.verdict import decimals_for
 from scanplan.cli.check import verdict_table
 from scanplan.run import GuidedRun, QuietUI, RunOptions
 
+facility = fx.facility  # fixture
 fake_btf = fb.fake_btf  # fixture
 plan = fx.plan  # fixture
 predictor = fx.predictor  # fixture
@@ -256,3 +257,22 @@ def test_watch_still_waits_for_a_crew_that_is_dialling(fake_btf, plan, tolerance
     v = checker.check(plan, 0, watch=True)
     assert v.settle is not None and v.settle.settled, v.settle
     assert v.level == OK, v.reasons
+
+
+def test_watch_fails_soon_when_a_readback_settles_off_its_set_point(facility, plan, tolerances):
+    """On the simulator (real memcached): the set points are on the plan, DHSTB002's readback
+    sits 0.3 A off (beyond readback_fail_a); the watch ends after steady_outside_s, not
+    after the 60 s timeout."""
+    from scanplan.check import connect
+
+    tol = tolerances.updated({"settle": {"timeout_s": 60.0, "steady_outside_s": 1.0}})
+    assert tol.power_supply.readback_fail_a < 0.3
+    facility.facility.psu.configure("DHSTB002", hysteresis_offset_a={"up": 0.3, "down": 0.3})
+    a = facility.addresses()
+    with connect(a.memcached, a.timepix_url, key_prefix=a.key_prefix, tolerances=tol) as c:
+        checker = Checker(psu=c.psu, spot=c.spot, predictor=facility.predictor, tolerances=tol)
+        v = checker.check(plan, 0, watch=True)
+    assert v.settle is not None and v.settle.outside_tolerance
+    assert 1.0 <= v.settle.elapsed_s < 10.0
+    assert v.comparison("DHSTB002 readback vs set point").level == FAIL
+    assert v.comparison("DHSTB002 set point vs plan").level == OK

@@ -132,15 +132,16 @@ class Checker:
         ``readback_warn_a`` of them, not ramping, for ``settle.stable_polls`` polls in a row,
         or until ``timeout_s`` (default ``settle.timeout_s``). Stops early when the readbacks
         have settled outside tolerance (operational, not ramping, steady within
-        ``readback_warn_a`` for ``stable_polls`` polls, but off the plan): waiting longer
-        would not change the verdict. Returns the summary and the polls (their readings are
+        ``readback_warn_a`` poll to poll, but off the plan: for ``steady_outside_s`` with the
+        set points on the plan, for ``wrong_setpoint_wait_s`` with a set point off it that
+        nobody changes): waiting longer would not change the verdict. Returns the summary and the polls (their readings are
         recorded with the verdict)."""
         st = self.tol.settle
         timeout = st.timeout_s if timeout_s is None else timeout_s
         t0 = self.clock.monotonic()
         stable = outside = 0
         previous: Readings | None = None
-        changed_at = t0  # when the set points last changed (the crew acting)
+        changed_at = outside_since = t0  # set points last changed (the crew acting)
         polls: list[SettlePoll] = []
         while True:
             readings = self.read_dipoles()
@@ -150,6 +151,8 @@ class Checker:
             if previous is not None and setpoints_of(previous) != setpoints_of(readings):
                 changed_at = now
             outside = outside + 1 if not ok and steady(previous, readings, self.tol) else 0
+            if outside <= 1:
+                outside_since = now  # the first poll of this steady stretch
             previous = readings
             elapsed = now - t0
             poll = SettlePoll(
@@ -163,8 +166,9 @@ class Checker:
             # steady set point off the plan nobody changed for wrong_setpoint_wait_s
             steady_off = outside >= max(1, st.stable_polls - 1)
             off = steady_off and (
-                setpoints_on_plan(point, readings, self.tol)
-                or now - changed_at >= st.wrong_setpoint_wait_s
+                now - outside_since >= st.steady_outside_s
+                if setpoints_on_plan(point, readings, self.tol)
+                else now - changed_at >= st.wrong_setpoint_wait_s
             )
             if stable >= st.stable_polls or off or elapsed >= timeout:
                 summary = SettleSummary(

@@ -128,12 +128,14 @@ class SpotTolerances(DataModel):
 
 
 class SettleTolerances(DataModel):
-    """``[settle]``: polling of ``--watch`` (interval [s], polls in a row, timeout [s], wait
-    before a steady set point off the plan ends the watch [s])."""
+    """``[settle]``: polling of ``--watch`` (interval [s], polls in a row, timeout [s], how
+    long readbacks steady outside tolerance, or a steady set point off the plan, end the
+    watch early [s])."""
 
     poll_interval_s: Positive
     stable_polls: Count
     timeout_s: Positive
+    steady_outside_s: Positive
     wrong_setpoint_wait_s: Positive
 
 
