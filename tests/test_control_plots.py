@@ -19,6 +19,7 @@ from matplotlib.patches import Ellipse, Rectangle
 from scanplan.plots.control import plot_check, spot_figure
 from scanplan.records import save_plan
 
+facility = fx.facility  # fixture
 fake_btf = fb.fake_btf  # fixture
 plan = fx.plan  # fixture
 predictor = fx.predictor  # fixture
@@ -130,3 +131,37 @@ def test_show_store_refuses_a_missing_store_or_another_plan(tmp_path, plan, stor
     )
     store.append("measured", payload={"pot": 1.0})  # a store without this plan
     assert_user_error(run_cli("show", str(path), "--store", str(store.path)), "no record of plan")
+
+
+def test_check_plot_on_the_simulator(facility, plan, tmp_path):
+    """``scanplan check --plot`` as the crew runs it, on the model-driven simulator."""
+    import subprocess
+    import sys
+
+    from fixtures.facility import sim_env
+
+    path = save_plan(plan, tmp_path / "plan.json")
+    out = tmp_path / "spot.png"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scanplan.cli.main",
+            "check",
+            "--plan",
+            str(path),
+            "--point",
+            "0",
+            "--plot",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=sim_env(facility, tmp_path / "runs.sqlite"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["plot"] == str(out)
+    assert out.read_bytes()[:8] == PNG_MAGIC
