@@ -223,7 +223,6 @@ class SimFacility:
         )
         start = {supply_element(m): a for m, a in settings_currents_a(settings).items()}
         start.update({k.upper(): float(v) for k, v in (currents_a or {}).items()})
-        #: start currents; quads not given start at the model's settings (filled by start())
         self.currents_a = start
         self.seed = seed
         self.psu_options = dict(psu_options or {})
@@ -242,9 +241,6 @@ class SimFacility:
         first frames already carry the beam. Bad ports/addresses raise ScanplanError."""
         try:
             self.predictor.beamline  # noqa: B018  (build the model before serving frames)
-            settings_quads = self.predictor.settings_quadrupoles_a()
-            for element, magnet in self.beam.quadrupoles.items():
-                self.currents_a.setdefault(element, settings_quads[magnet])
             if self._memcached is None:
                 self._own_memcached = MemcachedProcess().start()
                 self._memcached = (self._own_memcached.host, self._own_memcached.port)

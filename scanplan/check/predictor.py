@@ -74,13 +74,6 @@ class SpotPredictor:
             self._settings_quads_a = {q: self._bl.current_a(q) for q in QUADRUPOLES}
         return self._bl
 
-    def settings_quadrupoles_a(self) -> dict[str, float]:
-        """The quadrupole currents of the model's settings (Q1..Q4 -> A)."""
-        with self._lock:
-            self._beamline()
-            assert self._settings_quads_a is not None
-            return dict(self._settings_quads_a)
-
     def predict(
         self,
         dhstb01_current_a: float,
