@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 #: colours of the verdict levels (the terminal's: green / yellow / red)
 LEVEL_COLOURS = {"OK": "tab:green", "WARN": "goldenrod", "FAIL": "tab:red"}
 #: the two model predictions drawn, with their comparison labels and colours
+#: (comparison label, legend text, colour, marker, line width): the plan's drawn wider
+#: underneath, so that it shows when both predictions coincide
 PREDICTIONS = (
-    ("plan", "plan currents", "tab:blue"),
-    ("measured currents", "measured currents", "tab:purple"),
+    ("plan", "plan currents", "tab:blue", "+", 2.6),
+    ("measured currents", "measured currents", "tab:purple", "x", 1.3),
 )
 
 
@@ -71,7 +73,7 @@ def spot_figure(verdict: Verdict) -> Any:
     xs: list[float] = [-half_w, half_w]
     ys: list[float] = [-half_h, half_h]
     pred = verdict.prediction
-    for key, label, colour in PREDICTIONS:
+    for key, label, colour, marker, width in PREDICTIONS:
         spot = None
         if pred is not None:
             spot = pred.plan if key == "plan" else pred.measured_currents
@@ -81,12 +83,19 @@ def spot_figure(verdict: Verdict) -> Any:
             continue
         x0, y0 = _predicted_centre(verdict, spot)
         ax.plot(
-            [x0], [y0], marker="+", ms=14, mew=2, color=colour, ls="none", label=f"model, {label}"
+            [x0],
+            [y0],
+            marker=marker,
+            ms=14,
+            mew=2,
+            color=colour,
+            ls="none",
+            label=f"model, {label}",
         )
         if cx is not None and cy is not None and cx.warn and cy.warn and cx.fail and cy.fail:
             for (wx, wy), style in (((cx.warn, cy.warn), "-"), ((cx.fail, cy.fail), "--")):
                 ax.add_patch(
-                    Ellipse((x0, y0), 2 * wx, 2 * wy, fill=False, ec=colour, ls=style, lw=1.3)
+                    Ellipse((x0, y0), 2 * wx, 2 * wy, fill=False, ec=colour, ls=style, lw=width)
                 )
                 xs += [x0 - wx, x0 + wx]
                 ys += [y0 - wy, y0 + wy]
