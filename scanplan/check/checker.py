@@ -28,16 +28,18 @@ from .comparisons import (
     predictions,
     psu_comparisons,
     quad_comparisons,
+    spot_comparisons,
+)
+from .dipoles import Magnet, dipoles, magnets
+from .predictor import SpotPredictor
+from .settle import (
     setpoints_of,
     setpoints_on_plan,
     settle_comparison,
     settled,
-    spot_comparisons,
     steady,
     trip_comparisons,
 )
-from .dipoles import Magnet, dipoles, magnets
-from .predictor import SpotPredictor
 from .tolerances import CheckTolerances
 from .verdict import (
     OK,
