@@ -25,3 +25,26 @@ def write_figure(fig: Any, path: Path | str, *, dpi: int = 120, **savefig: Any) 
     finally:
         plt.close(fig)
     return atomic_write_bytes(target, buf.getvalue())
+
+
+def check_figure_path(path: Path | str, option: str = "--plot") -> Path:
+    """``path`` if a figure can be written there (an image suffix matplotlib knows, not a
+    directory, its folder existing), else ScanplanError naming ``option``: checked before
+    the work starts, so a bad path never costs a check or leaves a partial file."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .errors import ScanplanError
+
+    target = Path(path)
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = target.suffix.lstrip(".").lower()
+    if target.is_dir() or not target.name:
+        raise ScanplanError(f"{option} {target}: is a directory; give a file such as spot.png")
+    if suffix not in kinds:
+        raise ScanplanError(
+            f"{option} {target}: unknown image type '.{suffix}'; use one of "
+            + ", ".join(f".{k}" for k in sorted(kinds))
+        )
+    if not target.parent.is_dir():
+        raise ScanplanError(f"{option} {target}: folder {target.parent} does not exist")
+    return target
