@@ -25,3 +25,18 @@ def write_figure(fig: Any, path: Path | str, *, dpi: int = 120, **savefig: Any) 
     finally:
         plt.close(fig)
     return atomic_write_bytes(target, buf.getvalue())
+
+
+def check_figure_path(path: Path | str, option: str = "--plot") -> Path:
+    """``path`` if a figure can be written there: the one output-path check
+    (:func:`scanplan.cli.common.check_output_path`) with the image suffixes matplotlib
+    knows; checked before the work starts, so a bad path never costs a check or leaves a
+    partial file."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .cli.common import check_output_path
+
+    kinds = tuple(sorted(f".{k}" for k in FigureCanvasBase.get_supported_filetypes()))
+    checked = check_output_path(path, option, suffixes=kinds)
+    assert checked is not None
+    return checked

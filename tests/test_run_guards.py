@@ -218,16 +218,14 @@ def test_a_check_without_timepix_or_model_says_what_it_did_not_check(tmp_path):
 
 def test_a_hidden_dhstb02_error_is_reported_as_the_current_it_implies(tmp_path):
     """Item 8: the crew reads a current, not only millimetres on the TimePix."""
-    import re
-
     plan = one_pass_plan()
     btf, _ = fake_btf_at(plan, 0)
     btf.offsets_a["DHSTB002"] = 0.4  # the field behaves as 0.4 A more than the readback
     v = btf.checker().check(plan, 0)
-    texts = [r for r in v.reasons if "as a DHSTB02 current error" in r]
-    assert texts, v.reasons
-    amps = float(re.search(r"current error: ([+-][0-9.]+) A", texts[0]).group(1))
-    assert amps == pytest.approx(0.4, abs=0.05)
+    xs = [c for c in v.comparisons if c.name.startswith("TimePix x vs model (measured")]
+    assert xs and xs[0].level != "OK", v.reasons
+    assert xs[0].implied_current_a == pytest.approx(0.4, abs=0.05)
+    assert "DHSTB02" in xs[0].reason
 
 
 def test_check_watch_fails_as_soon_as_the_readback_rests_off_the_plan():
