@@ -43,17 +43,14 @@ def one_pass_plan(**point_changes):
 def fake_btf_at(plan, period: int = 0, dhstb01_offset_a: float = 0.0):
     """The fake BTF with the dipoles at ``plan``'s point ``period`` (DHSTB001 moved by
     ``dhstb01_offset_a``), and the shipped tolerances."""
-    from fixtures.fake_btf import FakeBTF
+    from fixtures.fake_btf import FakeBTF, currents_of
 
     from scanplan.check import CheckTolerances, SpotPredictor
 
     tol = CheckTolerances.load()
-    pt = plan.point(period)
-    btf = FakeBTF(
-        SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread),
-        tol,
-        {"DHSTB001": pt.dhstb01_current_a + dhstb01_offset_a, "DHSTB002": pt.dhstb02_current_a},
-    )
+    currents = currents_of(plan, period)  # dipoles and quadrupoles of the point
+    currents["DHSTB001"] += dhstb01_offset_a
+    btf = FakeBTF(SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread), tol, currents)
     return btf, tol
 
 

@@ -257,12 +257,16 @@ def check_output_path(
         raise ScanplanError(f"{option}: empty path")
     p = Path(text)
     if p.is_dir() or text.endswith(("/", os.sep)):
-        raise ScanplanError(f"{option}: {text} is a folder; give a file name")
+        raise ScanplanError(f"{option}: {text} is a directory; give a file name")
     if p.exists() and not p.is_file():
         raise ScanplanError(f"{option}: {text} is not a regular file")
     if suffixes and p.suffix.lower() not in suffixes:
         allowed = ", ".join(suffixes)
-        raise ScanplanError(f"{option}: {text} must end in one of {allowed}")
+        raise ScanplanError(
+            f"{option}: {text}: unknown image type '{p.suffix}'; use one of {allowed}"
+            if set(suffixes) & set(IMAGE_SUFFIXES)
+            else f"{option}: {text} must end in one of {allowed}"
+        )
     folder = p.parent
     if not folder.exists():
         raise ScanplanError(f"{option}: folder {folder} does not exist (create it first)")
