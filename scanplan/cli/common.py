@@ -322,3 +322,28 @@ def check_settings(name: str | None) -> str | None:
     if name is not None and not name.strip():
         raise ScanplanError("--settings: empty name (omit the option for the default settings)")
     return name
+
+
+def plan_limits(
+    step_mev: float | None,
+    pot_per_point: float | None,
+    budget_hours: float | None,
+    overhead_hours: float | None,
+    bes: float | None,
+    uptime: float | None,
+    settings: str | None,
+) -> None:
+    """``scanplan plan``'s numbers within the documented maxima (before any planning)."""
+    check_number(step_mev, "--step-mev", low=MIN_STEP_MEV, high=MAX_ENERGY_MEV)
+    check_number(pot_per_point, "--pot-per-point", low=0, high=MAX_POT_PER_POINT, low_open=True)
+    check_number(budget_hours, "--budget-hours", low=0, high=MAX_HOURS, low_open=True)
+    check_number(overhead_hours, "--overhead-hours", low=0, high=MAX_HOURS)
+    check_number(bes, "--bes", low=0, high=1, low_open=True)
+    check_number(uptime, "--uptime", low=0, high=1, low_open=True)
+    check_settings(settings)
+
+
+def yield_limits(mass_mev: float, energy_mev: float) -> None:
+    """``scanplan yield``'s mass and beam energy: finite, positive, within the maximum."""
+    check_number(mass_mev, "--mass-mev", low=0, high=MAX_ENERGY_MEV, low_open=True)
+    check_number(energy_mev, "--energy-mev", low=0, high=MAX_ENERGY_MEV, low_open=True)

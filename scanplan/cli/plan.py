@@ -23,20 +23,8 @@ from ..physics.params import (
     load_physics,
     load_scan_defaults,
 )
-from .common import (
-    MAX_ENERGY_MEV,
-    MAX_HOURS,
-    MAX_POT_PER_POINT,
-    MIN_STEP_MEV,
-    check_number,
-    check_output_path,
-    check_settings,
-    console,
-    guarded,
-    parse_range,
-    print_json,
-    rich_table,
-)
+from . import common
+from .common import console, guarded, parse_range, print_json, rich_table
 from .tables import fit_table
 
 _PM = re.compile(r"^\s*([^+±]+?)\s*(?:\+-|±|\+/-)\s*([^+±]+)\s*$")
@@ -268,14 +256,8 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Plan a scan over a mass, sqrt(s) or beam-energy range and write the plan JSON."""
-    check_output_path(output, "--output")
-    check_number(step_mev, "--step-mev", low=MIN_STEP_MEV, high=MAX_ENERGY_MEV)
-    check_number(pot_per_point, "--pot-per-point", low=0, high=MAX_POT_PER_POINT, low_open=True)
-    check_number(budget_hours, "--budget-hours", low=0, high=MAX_HOURS, low_open=True)
-    check_number(overhead_hours, "--overhead-hours", low=0, high=MAX_HOURS)
-    check_number(bes, "--bes", low=0, high=1, low_open=True)
-    check_number(uptime, "--uptime", low=0, high=1, low_open=True)
-    check_settings(settings)
+    common.check_output_path(output, "--output")
+    common.plan_limits(step_mev, pot_per_point, budget_hours, overhead_hours, bes, uptime, settings)
     from scanplan.planning import PlanRequest, plan_scan
     from scanplan.records import save_plan
 
@@ -501,8 +483,7 @@ def yield_(
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Signal yield per POT per g² and sqrt(s) at one (mass, beam energy)."""
-    check_number(mass_mev, "--mass-mev", low=0, high=MAX_ENERGY_MEV, low_open=True)
-    check_number(energy_mev, "--energy-mev", low=0, high=MAX_ENERGY_MEV, low_open=True)
+    common.yield_limits(mass_mev, energy_mev)
     from scanplan.physics.yields import yield_report
 
     row = yield_report(mass_mev, energy_mev, bes).as_dict()
