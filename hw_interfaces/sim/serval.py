@@ -127,12 +127,13 @@ class _PreviewListener:
         with self._lock:
             return len(self.clients)
 
-    def send(self, data: bytes) -> None:
+    def send(self, *parts: bytes | memoryview) -> None:
         with self._lock:
             clients = list(self.clients)
         for conn in clients:
             try:
-                conn.sendall(data)
+                for part in parts:
+                    conn.sendall(part)
             except OSError:  # gone or too slow: drop it, as a TCP sender would
                 with self._lock:
                     self.clients.remove(conn)
@@ -367,7 +368,7 @@ class ServalSimulator(SimServer):
                         self.frame_count += 1
                     if any(lst.n_clients for lst in listeners):  # images only for listeners
                         frame = self.make_frame(number)
-                        data = jsonimage.encode(
+                        head, pixels = jsonimage.encode_parts(
                             frame.image(self.geometry),
                             number,
                             elapsed,
@@ -375,7 +376,7 @@ class ServalSimulator(SimServer):
                             integrationSize=0,
                         )
                         for lst in listeners:
-                            lst.send(data)
+                            lst.send(head, pixels.data)
             next_t += period
             self._stop.wait(max(0.0, next_t - time.monotonic()))
 

@@ -114,15 +114,17 @@ class TimepixGeometry:
     def image_from_hits(
         self, chip: np.ndarray, px: np.ndarray, py: np.ndarray, count: np.ndarray
     ) -> np.ndarray:
-        """Summed counts as the global image ``image[gy, gx]`` (int64); off-chip hits dropped."""
+        """Summed counts as the global image ``image[gy, gx]`` (int32: 3 MB for the 2 x 6
+        array, allocated once per frame); off-chip hits dropped."""
         chip, px, py = (np.asarray(a, dtype=np.int64) for a in (chip, px, py))
         count = np.asarray(count, dtype=np.int64)
         ok = (chip >= 0) & (chip < self.n_chips) & (px >= 0) & (px < self.chip_pixels)
         ok &= (py >= 0) & (py < self.chip_pixels)
         gx, gy = self.global_pixel(chip[ok], px[ok], py[ok])
         ny, nx = self.shape
-        flat = np.bincount(gy * nx + gx, weights=count[ok], minlength=nx * ny)
-        return flat.astype(np.int64).reshape(ny, nx)
+        image = np.zeros(ny * nx, dtype=np.int32)
+        np.add.at(image, gy * nx + gx, count[ok].astype(np.int32))
+        return image.reshape(ny, nx)
 
     def hits_from_image(
         self, image: np.ndarray

@@ -36,15 +36,16 @@ MAX_HEADER_BYTES = 65536  #: a header line longer than this is garbage, not a fr
 MAX_PIXELS = 1 << 24  #: 16 Mpixel: far above any TimePix3 assembly (the 2 x 6 has 0.79 M)
 
 
-def encode(
+def encode_parts(
     image: np.ndarray,
     frame_number: int,
     time_at_frame_s: float,
     *,
     pixel_format: str = "uint16",
     **extra: Any,
-) -> bytes:
-    """One ``jsonimage`` frame: header line + big-endian pixels (counts clipped to the type)."""
+) -> tuple[bytes, np.ndarray]:
+    """One ``jsonimage`` frame as (header line, big-endian pixels): sent one after the
+    other, so that no second copy of the pixels is made. Counts are clipped to the type."""
     dtype = PIXEL_DTYPES[pixel_format]
     height, width = image.shape
     header = {
@@ -56,7 +57,22 @@ def encode(
         **extra,
     }
     pixels = np.clip(image, 0, np.iinfo(dtype).max).astype(dtype)
-    return json.dumps(header).encode() + b"\n" + pixels.tobytes()
+    return json.dumps(header).encode() + b"\n", pixels
+
+
+def encode(
+    image: np.ndarray,
+    frame_number: int,
+    time_at_frame_s: float,
+    *,
+    pixel_format: str = "uint16",
+    **extra: Any,
+) -> bytes:
+    """One ``jsonimage`` frame: header line + big-endian pixels (counts clipped to the type)."""
+    head, pixels = encode_parts(
+        image, frame_number, time_at_frame_s, pixel_format=pixel_format, **extra
+    )
+    return head + pixels.tobytes()
 
 
 @contextlib.contextmanager
@@ -100,7 +116,7 @@ class JsonImageReader:
             raise DeviceTimeout(f"{self.source}: no frame in time", device=DEVICE, key="preview")
         self._sock.settimeout(remaining)
         with _socket_errors(self.source, "no frame in time"):
-            chunk = self._sock.recv(1 << 20)
+            chunk = self._sock.recv(1 << 16)
         if not chunk:
             raise ConnectionFailed(
                 f"{self.source}: stream closed by Serval", device=DEVICE, key="preview"
@@ -130,9 +146,24 @@ class JsonImageReader:
         if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
             raise self._garbage(f"image of {width} x {height} pixels")
         dtype = PIXEL_DTYPES[fmt]
-        need = end + 1 + width * height * dtype.itemsize
-        while len(self._buf) < need:
-            self._fill(deadline)
-        image = np.frombuffer(bytes(self._buf[end + 1 : need]), dtype=dtype).reshape(height, width)
-        del self._buf[:need]
-        return header, image.astype(np.int64)
+        image = np.empty(width * height, dtype=dtype)  # the pixels go straight in here
+        raw = image.data.cast("B")
+        have = min(len(self._buf) - end - 1, raw.nbytes)
+        raw[:have] = self._buf[end + 1 : end + 1 + have]
+        del self._buf[: end + 1 + have]
+        while have < raw.nbytes:
+            have += self._recv_into(raw[have:], deadline)
+        return header, image.reshape(height, width)
+
+    def _recv_into(self, view: memoryview, deadline: float) -> int:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeviceTimeout(f"{self.source}: no frame in time", device=DEVICE, key="preview")
+        self._sock.settimeout(remaining)
+        with _socket_errors(self.source, "no frame in time"):
+            n = self._sock.recv_into(view)
+        if not n:
+            raise ConnectionFailed(
+                f"{self.source}: stream closed by Serval", device=DEVICE, key="preview"
+            )
+        return n
