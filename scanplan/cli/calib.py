@@ -7,12 +7,13 @@ energies), ``history`` (hysteresis branch of a sequence of set currents), ``dhst
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ScanplanError
-from .common import console, guarded, parse_range, print_json, rich_table
+from .common import console, err_console, guarded, parse_range, print_json, rich_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from beamline.energy import EnergyEstimate
@@ -43,6 +44,18 @@ ExtrapolateOpt = Annotated[
     bool, typer.Option("--extrapolate", help="Allow values outside the calibrated range.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write a figure (PNG, PDF or SVG by the suffix) of the calibration curves."),
+]
+
+
+def _write_plot(fig: Any, path: Path) -> None:
+    from scanplan.figures import write_figure
+
+    write_figure(fig, path)
+    err_console.print(f"plot written to {path}", highlight=False, markup=False)
+
 
 _COLUMNS = [
     ("current_a", "I [A]", ".4f"),
@@ -87,6 +100,7 @@ def energy(
     calibration: CalibOpt = None,
     scale: ScaleOpt = None,
     extrapolate: ExtrapolateOpt = False,
+    plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Beam energy, √s and σ for dipole set currents or Hall-probe fields (one row each)."""
@@ -116,6 +130,10 @@ def energy(
             for b in parse_range(field_g or "", "--field-g")
         ]
     _print_estimates(estimates, "beam energy", json_out)
+    if plot is not None:
+        from scanplan.plots.calib import calibration_figure
+
+        _write_plot(calibration_figure(magnet, estimates), plot)
 
 
 @app.command("current")
@@ -136,6 +154,7 @@ def current(
         ),
     ] = None,
     extrapolate: ExtrapolateOpt = False,
+    plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Dipole set current and field for beam energies (one row each), with σ of the energy."""
@@ -154,6 +173,10 @@ def current(
         for e in parse_range(energy_mev, "--energy-mev")
     ]
     _print_estimates(estimates, "set current", json_out)
+    if plot is not None:
+        from scanplan.plots.calib import calibration_figure
+
+        _write_plot(calibration_figure(magnet, estimates), plot)
 
 
 @app.command("history")
@@ -170,6 +193,10 @@ def history(
     standardised: Annotated[
         bool, typer.Option("--standardised", help="A standardisation cycle precedes the scan.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Write a figure (PNG, PDF or SVG) of the steps and their offsets."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Hysteresis branch, expected field offset and σ of each step, and how to approach them."""
@@ -182,6 +209,10 @@ def history(
         previous_current_a=previous_current_a,
         standardised=standardised,
     )
+    if plot is not None:
+        from scanplan.plots.calib import history_figure
+
+        _write_plot(history_figure(hist), plot)
     rows = [
         {
             "index": s.index,
