@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 03 · Energy scale: DHSTB01 current and Hall field → beam energy, uncertainties, hysteresis
 #
-# **Claim.** `beamline.energy` / `scanplan.calib` turn a DHSTB01 set current or Hall-probe
+# **Claim.** `beamline.energy` / `beamline.hysteresis` turn a DHSTB01 set current or Hall-probe
 # readback into the total beam energy (and √s) exactly as the published relations do,
 # carry a sensible uncertainty, and handle the history dependence of the field:
 #
@@ -59,10 +59,10 @@ NB = NotebookRun()
 from beamline import calibration as cal
 from beamline import energy as be
 from beamline.constants import ELECTRON_MASS_MEV
-from scanplan import calib
+from beamline.hysteresis import hysteresis_history
 
 currents = np.linspace(130.7, 190.1, 61)
-nominal = calib.energies_from_currents(currents, calibration="btf_nominal_v1", scale="none")
+nominal = [be.energy_from_current(c, calibration="btf_nominal_v1", scale="none") for c in currents]
 e_tool = np.array([e.energy_mev for e in nominal])
 e_facts = 1.56827918 * currents + 1.49737969  # facts §3, BTF spreadsheet
 dev1 = e_tool - e_facts
@@ -73,7 +73,7 @@ print(
 assert np.abs(dev1).max() < 1e-3
 
 fields = np.linspace(3800.0, 5450.0, 61)  # Hall readbacks [G], 2022 range
-from_field = calib.energies_from_fields(fields, scale="padme_run3_v1")
+from_field = [be.energy_from_field(b, scale="padme_run3_v1") for b in fields]
 e_field = np.array([e.energy_mev for e in from_field])
 dev2 = e_field - (0.0551318 * fields - 2.00)  # facts §3, 2022 analysis
 print(f"Hall chain:   max |E_tool - (0.0551318 B - 2.00)| = {np.abs(dev2).max() * 1e3:.3f} keV")
@@ -265,7 +265,7 @@ labels = ["pass 1"] * len(pass1) + ["pass 2"] * len(pass2) + ["pass 3 (asc)"] * 
 set_a = [
     be.current_for_energy(e, branch="descending", extrapolate=True).current_a for e in energies
 ]
-hist = calib.scan_history(set_a, standardised=True)
+hist = hysteresis_history(set_a, standardised=True)
 steps = pd.DataFrame(
     [
         {

@@ -91,7 +91,9 @@ def compare_plans(a: Plan, b: Plan, *, n_masses: int | None = None) -> Compariso
 # ---------------------------------------------------------------- option sweeps (Dask)
 
 
-def _evaluate_option(item: tuple[int, Any, tuple[float, float] | None]) -> dict[str, Any]:
+def _evaluate_option(
+    item: tuple[int, dict[str, Any], tuple[float, float] | None],
+) -> dict[str, Any]:
     """Plan one option and summarise it (module level: pickled to Dask workers)."""
     from beamline.errors import BeamlineInputError
 

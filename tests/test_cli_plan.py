@@ -147,3 +147,23 @@ def test_sweep_and_toys_from_the_command_line(plan_file) -> None:
     assert np.array(toys["cls"]).shape == (2, 3)
     assert all(0.0 <= c <= 1.0 for row in toys["cls"] for c in row)
     assert_user_error(run_cli("sweep", "--mass-mev", "16.6:17.2", "--vary", "passes=x"), "passes")
+
+
+def test_help_shows_the_defaults_of_the_data_files(tmp_path, monkeypatch) -> None:
+    """Defaults are read from lattices/physics (their one home), not repeated in help texts."""
+    from fixtures.lattices import private_lattices, replace_in_file
+
+    from scanplan.physics.params import load_physics, load_scan_defaults
+
+    with private_lattices(tmp_path, monkeypatch, (load_scan_defaults, load_physics)) as root:
+        replace_in_file(root / "physics" / "scan_defaults.toml", "passes = 2", "passes = 3")
+        replace_in_file(
+            root / "physics" / "scan_defaults.toml", "min_hours = 1.0", "min_hours = 2.5"
+        )
+        replace_in_file(
+            root / "physics" / "padme_x17_run3.toml", "default_bes = 0.0025", "default_bes = 0.003"
+        )
+        plan_help = run_cli("plan", "--help", check=True).stdout
+        optimise_help = run_cli("optimise", "--help", check=True).stdout
+    assert "[default: 3]" in plan_help and "model's, 0.003" in plan_help
+    assert "[default: 2.5]" in optimise_help

@@ -72,6 +72,10 @@ def test_bad_request_fields_are_named() -> None:
         PlanRequest(mass_range_mev=(16.8, 17.0), uptime_fraction=1.5)
     with pytest.raises(ScanplanError, match="colour"):
         PlanRequest(mass_range_mev=(16.8, 17.0), colour="red")
+    # a bad side is one error, not also one per default derived from it
+    with pytest.raises(ScanplanError) as info:
+        PlanRequest(mass_range_mev=(16.8, 17.0), control="left")
+    assert "key 'control'" in str(info.value) and "control_count" not in str(info.value)
 
 
 def test_typed_inputs_are_sealed_and_old_schema_refused(tmp_path) -> None:

@@ -5,6 +5,7 @@ physics model, and the beam-energy range it asks for."""
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -141,11 +142,18 @@ class PlanRequest(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            errors = exc.errors()
+            # a default derived from a field that failed is not a second error to report
+            errors = [
+                e
+                for e in exc.errors(include_url=False)
+                if e["type"] != "default_factory_not_called"
+            ]
             own = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
             if isinstance(own, ScanplanError):  # a consistency check below: its own message
                 raise ScanplanError(str(own)) from None
-            raise ScanplanError(validation_message("plan request", exc)) from None
+            details: list[Any] = [{k: v for k, v in e.items() if k != "msg"} for e in errors]
+            causes = ValidationError.from_exception_data(exc.title, details)
+            raise ScanplanError(validation_message("plan request", causes)) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -202,7 +210,7 @@ def parse_request_value(key: str, text: str) -> Any:
         raise ScanplanError(f"plan option {key}: '{text}' is not valid ({msg})") from None
 
 
-def start_time(text: str) -> Any:
+def start_time(text: str) -> datetime:
     """A calendar start time (ISO 8601, UTC if naive) as aware UTC; else a ScanplanError."""
     try:
         return parse_utc(text)
