@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 from cli_helpers import assert_user_error, run_cli
+from test_optics_vs_madx import _configurations, configure
 
 from beamline import optics
 from beamline.errors import BeamlineInputError
@@ -21,27 +22,11 @@ FLOOR = {"betx": 1e-3, "bety": 1e-3, "alfx": 1e-3, "alfy": 1e-3, "dx": 1e-4, "dp
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _configurations():
-    yield "run3 matched", {}
-    yield (
-        "265 MeV, quads changed, polarity -+-+",
-        {
-            "energy_mev": 265.0,
-            "currents": {"Q1": 15.0, "Q2": 12.0, "Q3": 18.0, "Q4": 20.0},
-            "polarity": {"Q1": -1, "Q2": 1, "Q3": -1, "Q4": 1},
-        },
-    )
-
-
 @pytest.fixture(scope="module", params=list(_configurations()), ids=lambda c: c[0])
 def model_and_madx(request):
-    """A configured model and MAD-X's twiss on the same deck, interpolated every 5 cm
-    inside every element (MAD-X ``select, flag=interpolate``)."""
-    _, cfg = request.param
-    bl = BeamLine("run3_2022", cfg.get("energy_mev"), match_dipoles=True)
-    for quad, sign in cfg.get("polarity", {}).items():
-        bl.set_polarity(quad, sign)
-    bl.set_currents(cfg.get("currents", {}))
+    """A configured model (the configurations of the marker comparison) and MAD-X's twiss
+    on the same deck, interpolated every 5 cm inside every element (``flag=interpolate``)."""
+    bl = configure(request.param[1])
     madx = madx_for(bl)
     madx.command.select(flag="interpolate", step=0.05)
     tw = madx_twiss(madx, bl)
