@@ -112,7 +112,8 @@ def _layout_items(bl: BeamLine) -> list[_Item]:
             sign = 1 if bl.line[name].k1 >= 0 else -1
             items.append(_Item("quad", name.upper(), s_f, float(bl.line[name].length), sign))
         elif name in slits:
-            items.append(_Item("slit", name.upper(), s_f, float(bl.line[name].length)))
+            label = f"{name.upper()} {bl.gap_mm(name):.3g} mm"  # full gap in its plane
+            items.append(_Item("slit", label, s_f, float(bl.line[name].length)))
         elif name in _DEVICES:
             items.append(_Item("device", _DEVICES[name], s_f, 0.0))
     return items
@@ -193,22 +194,13 @@ def _draw_apertures(ax: Axes, aps: list[Aperture], plane: str, y_max_mm: float) 
     for ap in aps:
         if ap.slit and math.isfinite(ap.limits_mm(plane)[0]):
             by_slit.setdefault(ap.slit, []).append(ap)
-    for slit, group in by_slit.items():
+    for group in by_slit.values():
         s0, s1 = min(a.s_m for a in group), max(a.s_m for a in group)
         # drawn at least _JAW_MIN_WIDTH_M wide: the 35 mm jaws are a hairline on a 20 m axis
         mid, half = 0.5 * (s0 + s1), 0.5 * max(s1 - s0, _JAW_MIN_WIDTH_M)
         lo, hi = group[0].limits_mm(plane)
         ax.fill_between([mid - half, mid + half], hi, y_max_mm, color="0.25", lw=0)
         ax.fill_between([mid - half, mid + half], -y_max_mm, lo, color="0.25", lw=0)
-        ax.text(
-            mid + half + 0.08,
-            0.93 * y_max_mm,
-            f"{slit} {hi - lo:.3g} mm",
-            fontsize=7,
-            va="top",
-            ha="left",
-            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8},
-        )
 
 
 def _envelope_panel(
@@ -286,6 +278,11 @@ def optics_figure(bl: BeamLine, *, step_m: float | None = None, n_sigma: float =
     ax_el.set_xlim(s.min() - 0.1, s.max() + 0.1)
     for ax in (ax_b, ax_d, ax_x, ax_y):
         ax.grid(alpha=0.25)
+        for it in _layout_items(bl):  # magnets as faint bands through every panel
+            if it.kind in ("bend", "quad"):
+                ax.axvspan(
+                    it.s0_m, it.s0_m + it.length_m, color=_COLOURS[it.kind], alpha=0.07, lw=0
+                )
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.canvas.draw()
     _draw_layout(ax_el, bl, fig.canvas.get_renderer())  # type: ignore[attr-defined]
