@@ -1,7 +1,15 @@
-"""Step-checker speed against the model-driven simulator (own memcached, TimePix HTTP on
-127.0.0.1): one full check (2 PSU reads, TimePix spot, model prediction for the measured and
-the plan currents, 4 store appends) vs the bare reads of the same run (2 PSU reads + spot),
-and the model prediction alone (uncached vs cached)."""
+"""Step-checker speed.
+
+- One full check against the model-driven simulator (own memcached, TimePix HTTP on
+  127.0.0.1): 2 PSU reads, TimePix spot, model prediction for the measured and the plan
+  currents, 4 store appends by the recorder; baseline: the bare reads of the same run.
+- Sustained polling (what ``tests/test_soak.py`` used to time): checks back to back while
+  the simulator's faults are injected and cleared in turn, in checks per second; baseline:
+  bare reads per second.
+- The checker's own logic on the in-memory fakes (no I/O, cached model); baseline: the bare
+  fake reads.
+- The model prediction alone, uncached vs cached.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +17,23 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.common import Result
 
 #: the issue's requirement: one check well under a second
 CHECK_LIMIT_MS = 1000.0
+#: faults cycled by the sustained-polling measurement (the soak test's set)
+SOAK_FAULTS = (
+    "trip:DHSTB001",
+    "nan:DHSTB001",
+    "dropped-frames",
+    "no-beam",
+    "missing:DHSTB002",
+    "dead:serval",
+    "offset:DHSTB002=0.4",
+    "corrupt:DHSTB002",
+)
 
 
 def _median_ms(fn, n: int) -> tuple[float, float]:
@@ -27,11 +45,18 @@ def _median_ms(fn, n: int) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
+def _rate_hz(fn, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return n / (time.perf_counter() - t0)
+
+
 def run(quick: bool = False) -> list[Result]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from fixtures.plans import make_plan
 
-    from scanplan.check import Checker, CheckTolerances, SpotPredictor, connect
+    from scanplan.check import Checker, CheckRecorder, CheckTolerances, SpotPredictor, connect
     from scanplan.sim import SimFacility
     from scanplan.store import SQLiteStore
 
@@ -44,23 +69,59 @@ def run(quick: bool = False) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp, SimFacility(currents_a=currents) as sim:
         a = sim.addresses()
         store = SQLiteStore(Path(tmp) / "bench.sqlite")
-        for n_frames in (tol.spot_n_frames, 2):
-            t = replace(tol, spot_n_frames=n_frames)
+        recorder = CheckRecorder(store)
+        for n_frames in (tol.spot.n_frames, 2):
+            t = tol.updated({"spot": {"n_frames": n_frames}})
             with connect(a.memcached, a.timepix_url, key_prefix=a.key_prefix, tolerances=t) as c:
-                checker = Checker(
-                    psu=c.psu, spot=c.spot, predictor=sim.predictor, store=store, tolerances=t
-                )
+                spot = c.spot
+                assert spot is not None
+                checker = Checker(psu=c.psu, spot=spot, predictor=sim.predictor, tolerances=t)
+
+                def full(checker=checker):
+                    recorder.record(plan, checker.check(plan, 1))
+
                 v = checker.check(plan, 1)  # warm-up: first reads prove liveness
                 assert v.level != "FAIL", v.reasons
 
-                def bare(c=c, n_frames=n_frames, t=t):
+                def bare(c=c, spot=spot, n_frames=n_frames, t=t):
                     c.psu.read_power_supply("DHSTB001")
                     c.psu.read_power_supply("DHSTB002")
-                    c.spot.read_beam_spot(n_frames, t.spot_frames_timeout_s)
+                    spot.read_beam_spot(n_frames, t.spot.frames_timeout_s)
 
-                full_ms, full_max = _median_ms(lambda checker=checker: checker.check(plan, 1), n)
+                full_ms, full_max = _median_ms(full, n)
                 bare_ms, _ = _median_ms(bare, n)
-            frame_wait_ms = 1e3 * n_frames / tol.sim_frame_rate_hz
+                if n_frames == 2:
+                    per_phase = 2 if quick else 5
+
+                    def soak(checker=checker, per_phase=per_phase):
+                        for fault in SOAK_FAULTS:
+                            sim.inject(fault)
+                            for _ in range(per_phase):
+                                recorder.record(plan, checker.check(plan, 1))
+                            sim.clear()
+
+                    n_soak = len(SOAK_FAULTS) * per_phase
+                    bare_hz = _rate_hz(bare, n)
+                    t0 = time.perf_counter()
+                    soak()
+                    soak_hz = n_soak / (time.perf_counter() - t0)
+                    results.append(
+                        Result(
+                            "sustained polling with faults cycled, 2 frames (checks/s)",
+                            1.0 / soak_hz,
+                            "s per check",
+                            baseline_name="bare reads (2 PSU + spot)",
+                            baseline=1.0 / bare_hz,
+                            notes={
+                                "checks": n_soak,
+                                "checks_per_s": round(soak_hz, 1),
+                                "bare_reads_per_s": round(bare_hz, 1),
+                                "faults": len(SOAK_FAULTS),
+                                "crew_polling_hz": 10.0,
+                            },
+                        )
+                    )
+            frame_wait_ms = 1e3 * n_frames / tol.simulator.frame_rate_hz
             results.append(
                 Result(
                     f"one check, {n_frames} TimePix frames (reads + model + store)",
@@ -78,6 +139,7 @@ def run(quick: bool = False) -> list[Result]:
                     },
                 )
             )
+        results.append(_fakes(plan, sim.predictor, tol, currents, n))
         uncached = SpotPredictor(beamline=sim.predictor.beamline, cache_size=0)
         i = [0]
 
@@ -100,3 +162,28 @@ def run(quick: bool = False) -> list[Result]:
             )
         )
     return results
+
+
+def _fakes(plan, predictor, tol, currents, n: int) -> Result:
+    """The checker's logic alone: a check on the in-memory fakes vs their bare reads."""
+    from fixtures.fake_btf import FakeBTF
+
+    btf = FakeBTF(predictor, tol, currents)
+    checker = btf.checker()
+    assert checker.check(plan, 1).level != "FAIL"
+
+    def bare():
+        btf.psu.read_power_supply("DHSTB001")
+        btf.psu.read_power_supply("DHSTB002")
+        btf.timepix.read_beam_spot()
+
+    check_ms, _ = _median_ms(lambda: checker.check(plan, 1), n)
+    bare_ms, _ = _median_ms(bare, n)
+    return Result(
+        "one check on the in-memory fakes (comparisons + records, cached model)",
+        check_ms,
+        "ms",
+        baseline_name="bare fake reads (2 PSU + spot)",
+        baseline=bare_ms,
+        notes={"median_of": n, "overhead_ms": round(check_ms - bare_ms, 2)},
+    )

@@ -8,16 +8,22 @@ Staleness. The records carry no timestamp, so :class:`BtfControls` remembers, pe
 raw bytes it last saw and when they last *changed* (monotonic clock of this process).
 ``age_s`` is the time since that change as observed by this client (a lower bound right after
 the first read). A record unchanged for longer than ``max_age_s`` raises :class:`StaleReading`;
-``read_power_supply(..., wait_change_s=T)`` proves freshness on a first read by polling until
-the bytes change (live readbacks carry ADC noise, so a live record changes at its update rate;
-a frozen publisher does not). Set ``max_age_s=None`` to disable the check.
+a client built with ``first_read_wait_s=T`` proves freshness on the first read of each record
+(and again after it was missing, unreachable or stale) by polling up to T seconds until the
+bytes change (live readbacks carry ADC noise, so a live record changes at its update rate; a
+frozen publisher does not); ``read_power_supply(..., wait_change_s=T)`` forces such a wait. A
+frozen record whose bytes are also invalid raises DecodeError / InvalidValue ("record also
+frozen") rather than StaleReading. Set ``max_age_s=None`` to disable the age check. Time
+comes from an injected :class:`hw_interfaces.clock.Clock`.
 
 Writes. Read-only by default. :meth:`BtfControls.write_current_setting` needs a client built
 with ``writes_enabled=True`` *and* a ``confirm`` callback returning True; every attempt (refused
-or not) is logged (``logging`` and, if ``audit_path`` is given, one JSON line appended to that
-file). How the real BTF control system accepts set points is not known: the command is a JSON
-document stored under ``<ELEMENT><command_suffix>`` (default ``_CMD``), which the simulator
-executes. Adapt ``command_suffix`` / the payload when the real channel is known.
+or not) is audited (:mod:`hw_interfaces.btf_setpoint`: the rules, the audit file and the JSON
+command stored under ``<ELEMENT><command_suffix>``, default ``_CMD``). Adapt
+``command_suffix`` / the payload when the real channel is known.
+
+Records, names and enums are in :mod:`hw_interfaces.btf_records` (re-exported here); the
+protocols this class implements are in :mod:`hw_interfaces.protocols`.
 """
 
 from __future__ import annotations
@@ -25,22 +31,28 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import re
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheError, MemcacheIllegalInputError
 
+from .btf_records import (
+    PSU_ELEMENTS,
+    BeamMode,
+    BtfStatus,
+    MachineState,
+    PowerSupplyReading,
+    PsuState,
+    _num,
+    check_element,
+)
+from .btf_setpoint import append_audit, command_payload, refusal
+from .clock import SYSTEM_CLOCK, Clock, iso_utc
 from .errors import (
     BadRequest,
     ConnectionFailed,
@@ -51,14 +63,23 @@ from .errors import (
     MissingKey,
     StaleReading,
     WriteNotConfirmed,
-    WriteNotEnabled,
 )
 from .labview import Layout, decode, load_layout
 
+__all__ = [
+    "PSU_ELEMENTS",
+    "BeamMode",
+    "BtfControls",
+    "BtfStatus",
+    "MachineState",
+    "PowerSupplyReading",
+    "PsuState",
+    "check_element",
+    "parse_hostport",
+]
+
 log = logging.getLogger(__name__)
 
-#: Power-supply elements of the transfer line (facts file section 7).
-PSU_ELEMENTS = ("DHSTB001", "DHSTB002", "QUATB001", "QUATB002", "QUATB003", "QUATB004")
 DYN_SUFFIX = "_DYN"
 MACHINE_LAB_KEY = "DAFNESTATELAB_JDAT"
 MACHINE_STATE_KEY = "DAFNESTATE_JDAT"
@@ -70,24 +91,6 @@ RETRIES = 2
 RETRY_BACKOFF_S = 0.1
 MAX_AGE_S = 5.0
 POLL_INTERVAL_S = 0.05
-
-
-_ELEMENT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-
-
-def check_element(element: str) -> str:
-    """Normalised element name (upper case); BadRequest for anything that is not one."""
-    name = element.strip().upper()
-    if not _ELEMENT_RE.match(name):
-        raise BadRequest(
-            f"'{element}' is not an element name (letters, digits, underscore; e.g. DHSTB001)",
-            device=element,
-        )
-    return name
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def parse_hostport(text: str, default_port: int = 11211) -> tuple[str, int]:
@@ -104,145 +107,6 @@ def parse_hostport(text: str, default_port: int = 11211) -> tuple[str, int]:
     if not 0 < port_i < 65536:
         raise ValueError(f"'{text}': port {port_i} outside 1..65535")
     return host, port_i
-
-
-class PsuState(Enum):
-    """Explicit state of a power supply from the record's ``status`` code."""
-
-    OFF = 0
-    STANDBY = 1
-    OPERATIONAL = 2
-    INTERLOCK_FAULT = 3
-    COMMUNICATION_ERROR = 4
-    UNKNOWN = -1
-
-    @classmethod
-    def from_code(cls, code: int) -> PsuState:
-        try:
-            return cls(code)
-        except ValueError:
-            return cls.UNKNOWN
-
-
-class BtfStatus(Enum):
-    """``btf_status`` of ``DAFNESTATELAB_JDAT``: 0 off, 1 configured, 2 on."""
-
-    OFF = 0
-    CONFIGURED = 1
-    ON = 2
-    UNKNOWN = -1
-
-    @classmethod
-    def from_code(cls, code: Any) -> BtfStatus:
-        try:
-            return cls(int(code))
-        except (TypeError, ValueError):
-            return cls.UNKNOWN
-
-
-class BeamMode(Enum):
-    """``mode`` of ``DAFNESTATE_JDAT``: -1 electrons, +1 positrons."""
-
-    ELECTRON = -1
-    POSITRON = 1
-    UNKNOWN = 0
-
-    @classmethod
-    def from_code(cls, code: Any) -> BeamMode:
-        try:
-            value = int(code)
-            return cls(value) if value in (-1, 1) else cls.UNKNOWN
-        except (TypeError, ValueError):
-            return cls.UNKNOWN
-
-
-@dataclass(frozen=True)
-class PowerSupplyReading:
-    """One decoded power-supply record (units in names; polarity codes as published)."""
-
-    element: str
-    time_utc: datetime
-    status: PsuState
-    status_code: int
-    current_setting_a: float
-    output_current_a: float
-    output_voltage_v: float
-    slew_rate_setting_a_per_s: float
-    slew_rate_readout_a_per_s: float
-    polarity_setting: int
-    output_polarity: int
-    faults: tuple[int, ...]
-    error_mask: int
-    on_line: bool
-    remote: bool
-    busy: bool
-    ramp_on: bool
-    age_s: float
-    source: str
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Operational and no fault bits set."""
-        return self.status is PsuState.OPERATIONAL and not any(self.faults)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (status as its name, time as ISO 8601)."""
-        d = asdict(self)
-        d.pop("raw")
-        d["status"] = self.status.name
-        d["time_utc"] = self.time_utc.isoformat()
-        d["faults"] = list(self.faults)
-        return d
-
-
-@dataclass(frozen=True)
-class MachineState:
-    """DAFNE/BTF machine state from ``DAFNESTATELAB_JDAT`` and ``DAFNESTATE_JDAT``.
-
-    ``e`` and ``p`` are published as-is (their meaning/units are not documented in the facts
-    file); ``linac_freq_hz`` assumes the published ``linac_freq`` is in Hz.
-    """
-
-    time_utc: datetime
-    btf_status: BtfStatus
-    dafne_status: int | None
-    e: float | None
-    p: float | None
-    linac_freq_hz: float | None
-    mode: BeamMode
-    age_s: float
-    source: str
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("raw")
-        d["btf_status"] = self.btf_status.name
-        d["mode"] = self.mode.name
-        d["time_utc"] = self.time_utc.isoformat()
-        return d
-
-
-@runtime_checkable
-class PowerSupplySource(Protocol):
-    """Anything that yields power-supply readings (real BTF, simulator, replay file)."""
-
-    def read_power_supply(self, element: str) -> PowerSupplyReading: ...
-
-
-@runtime_checkable
-class MachineStateSource(Protocol):
-    """Anything that yields the machine state."""
-
-    def read_machine_state(self) -> MachineState: ...
-
-
-def _num(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class BtfControls:
@@ -271,6 +135,8 @@ class BtfControls:
         audit_path: str | Path | None = None,
         command_suffix: str = "_CMD",
         current_limits_a: tuple[float, float] | None = None,
+        first_read_wait_s: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.host, self.port = host, int(port)
         self.read_timeout_s = read_timeout_s
@@ -289,8 +155,11 @@ class BtfControls:
             timeout=read_timeout_s,
             no_delay=True,
         )
+        self.first_read_wait_s = first_read_wait_s
+        self.clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, tuple[bytes, float]] = {}
+        self._live: set[str] = set()  # PSU records whose publisher was seen alive
 
     # -- plumbing ---------------------------------------------------------------------------
     @classmethod
@@ -336,7 +205,7 @@ class BtfControls:
         last: BaseException | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.retry_backoff_s * attempt)
+                self.clock.sleep(self.retry_backoff_s * attempt)
             try:
                 with self._lock:
                     return fn()
@@ -379,7 +248,7 @@ class BtfControls:
         return bytes(value)
 
     def _age(self, key: str, value: bytes) -> float:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         prev = self._seen.get(key)
         if prev is None or prev[0] != value:
             self._seen[key] = (value, now)
@@ -396,10 +265,10 @@ class BtfControls:
             )
 
     def _wait_change(self, name: str, device: str, first: bytes, wait_s: float) -> bytes:
-        deadline = time.monotonic() + wait_s
+        deadline = self.clock.monotonic() + wait_s
         key = self.key(name)
-        while time.monotonic() < deadline:
-            time.sleep(POLL_INTERVAL_S)
+        while self.clock.monotonic() < deadline:
+            self.clock.sleep(POLL_INTERVAL_S)
             value = self.get_raw(name, device)
             if value != first:
                 return value
@@ -416,10 +285,37 @@ class BtfControls:
     ) -> PowerSupplyReading:
         """Decode ``<ELEMENT>_DYN``.
 
+        Liveness: the first read of a record by this client (and the first after it was
+        missing, unreachable or stale) waits up to ``first_read_wait_s`` for the bytes to
+        change, since the record carries no timestamp; ``wait_change_s`` forces such a wait.
+        A frozen record that is also invalid raises the more telling DecodeError or
+        InvalidValue (suffix "record also frozen") instead of StaleReading.
+
         Raises MissingKey, DecodeError (layout mismatch), InvalidValue (NaN/inf currents),
         StaleReading, ConnectionFailed or DeviceTimeout; each names element and key.
         """
         element = check_element(element)
+        key = self.key(element + DYN_SUFFIX)
+        wait = wait_change_s
+        if wait is None and key not in self._live:
+            wait = self.first_read_wait_s
+        try:
+            reading = self._read_psu(element, wait)
+        except StaleReading:
+            self._live.discard(key)
+            self._diagnose_frozen(element, key)
+            raise
+        except (ConnectionFailed, DeviceTimeout, MissingKey):
+            self._live.discard(key)  # liveness must be proven again
+            raise
+        self._live.add(key)
+        return reading
+
+    def reset_liveness(self) -> None:
+        """Forget which publishers were seen alive (the next reads prove it again)."""
+        self._live.clear()
+
+    def _read_psu(self, element: str, wait_change_s: float | None) -> PowerSupplyReading:
         name = element + DYN_SUFFIX
         key = self.key(name)
         value = self.get_raw(name, element)
@@ -429,18 +325,11 @@ class BtfControls:
         age_s = self._age(key, value)
         rec = decode(value, self.layout, device=element, key=key)
         self._check_age(element, key, age_s)
-        for fname in ("currentSetting", "outputCurr"):
-            v = rec.get(fname)
-            if not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise InvalidValue(
-                    f"{element}: field '{fname}' of '{key}' is {v!r} (not a finite number)",
-                    device=element,
-                    key=key,
-                )
+        self._check_currents(element, key, rec)
         code = int(rec.get("status", -1))
         return PowerSupplyReading(
             element=element,
-            time_utc=utc_now(),
+            time_utc=self.clock.now(),
             status=PsuState.from_code(code),
             status_code=code,
             current_setting_a=float(rec["currentSetting"]),
@@ -460,6 +349,30 @@ class BtfControls:
             source=f"memcached://{self.address}/{key}",
             raw=rec,
         )
+
+    @staticmethod
+    def _check_currents(element: str, key: str, rec: dict[str, Any], note: str = "") -> None:
+        for fname in ("currentSetting", "outputCurr"):
+            v = rec.get(fname)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise InvalidValue(
+                    f"{element}: field '{fname}' of '{key}' is {v!r} (not a finite number{note})",
+                    device=element,
+                    key=key,
+                )
+
+    def _diagnose_frozen(self, element: str, key: str) -> None:
+        """A frozen record may also be an invalid one (NaN, garbage): raise that instead, it
+        says more to the crew. Returns if the frozen bytes decode to finite currents (the
+        caller then raises the StaleReading)."""
+        seen = self._seen.get(key)
+        if seen is None:
+            return
+        try:
+            rec = decode(seen[0], self.layout, device=element, key=key)
+        except DecodeError as exc:
+            raise DecodeError(f"{exc} (record also frozen)", device=element, key=key) from None
+        self._check_currents(element, key, rec, "; record also frozen")
 
     # -- machine state ------------------------------------------------------------------
     def _read_json(self, name: str, device: str) -> tuple[dict[str, Any], float, str]:
@@ -493,7 +406,7 @@ class BtfControls:
             )
         dafne = lab.get("dafne_status")
         return MachineState(
-            time_utc=utc_now(),
+            time_utc=self.clock.now(),
             btf_status=BtfStatus.from_code(lab.get("btf_status")),
             dafne_status=int(dafne) if isinstance(dafne, (int, float)) else None,
             e=_num(lab.get("e")),
@@ -506,16 +419,6 @@ class BtfControls:
         )
 
     # -- set-point write ----------------------------------------------------------------
-    def _audit(self, entry: dict[str, Any]) -> None:
-        log.warning("BTF set-point write attempt: %s", json.dumps(entry))
-        if self.audit_path is None:
-            return
-        self.audit_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.audit_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
     def write_current_setting(
         self, element: str, current_a: float, *, confirm: Callable[[str], bool]
     ) -> str:
@@ -523,13 +426,14 @@ class BtfControls:
 
         Refused (WriteNotEnabled / WriteNotConfirmed / InvalidValue) unless the client was
         built with ``writes_enabled=True``, the value is finite and within
-        ``current_limits_a``, and ``confirm(prompt)`` returns True. Every attempt is audited.
+        ``current_limits_a``, and ``confirm(prompt)`` returns True. Every attempt is audited
+        (:mod:`hw_interfaces.btf_setpoint`).
         """
         element = check_element(element)
         key = self.key(element + self.command_suffix)
         cmd_id = uuid.uuid4().hex
         entry: dict[str, Any] = {
-            "time_utc": utc_now().isoformat(),
+            "time_utc": iso_utc(self.clock.now(), timespec="microseconds"),
             "id": cmd_id,
             "element": element,
             "key": key,
@@ -537,69 +441,44 @@ class BtfControls:
             "current_a": current_a,
         }
 
-        def refuse(exc: HardwareError) -> HardwareError:
-            entry.update(outcome="refused", reason=str(exc))
-            self._audit(entry)
+        def fail(outcome: str, exc: HardwareError) -> HardwareError:
+            entry.update(outcome=outcome, reason=str(exc))
+            append_audit(self.audit_path, entry)
             return exc
 
-        if not self.writes_enabled:
-            raise refuse(
-                WriteNotEnabled(
-                    f"{element}: set-point write to '{key}' refused: client is read-only "
-                    "(create it with writes_enabled=True)",
-                    device=element,
-                    key=key,
-                )
-            )
-        if not isinstance(current_a, (int, float)) or not math.isfinite(current_a):
-            raise refuse(
-                InvalidValue(
-                    f"{element}: set point {current_a!r} A is not finite", device=element, key=key
-                )
-            )
-        if self.current_limits_a is not None:
-            lo, hi = self.current_limits_a
-            if not lo <= current_a <= hi:
-                raise refuse(
-                    InvalidValue(
-                        f"{element}: set point {current_a:g} A outside limits [{lo:g}, {hi:g}] A",
-                        device=element,
-                        key=key,
-                    )
-                )
+        refused = refusal(
+            element,
+            key,
+            current_a,
+            writes_enabled=self.writes_enabled,
+            current_limits_a=self.current_limits_a,
+        )
+        if refused is not None:
+            raise fail("refused", refused)
         prompt = f"Set {element} current to {current_a:.3f} A via {key} on {self.address}?"
         if not confirm(prompt):
-            raise refuse(
+            raise fail(
+                "refused",
                 WriteNotConfirmed(
                     f"{element}: set-point write to '{key}' not confirmed", device=element, key=key
-                )
+                ),
             )
-        payload = json.dumps(
-            {
-                "id": cmd_id,
-                "command": "set_current",
-                "current_a": float(current_a),
-                "time_utc": entry["time_utc"],
-                "origin": "btf-scanplan",
-            }
-        ).encode()
+        payload = command_payload(cmd_id, current_a, entry["time_utc"])
         try:
             ok = self._call(
                 "set", key, element, lambda: self._client.set(key, payload, noreply=False)
             )
         except HardwareError as exc:
-            entry.update(outcome="failed", reason=str(exc))
-            self._audit(entry)
-            raise
+            raise fail("failed", exc) from None
         if not ok:
-            exc2 = ConnectionFailed(
-                f"{element}: memcached {self.address} did not store '{key}'",
-                device=element,
-                key=key,
+            raise fail(
+                "failed",
+                ConnectionFailed(
+                    f"{element}: memcached {self.address} did not store '{key}'",
+                    device=element,
+                    key=key,
+                ),
             )
-            entry.update(outcome="failed", reason=str(exc2))
-            self._audit(entry)
-            raise exc2
         entry["outcome"] = "written"
-        self._audit(entry)
+        append_audit(self.audit_path, entry)
         return cmd_id

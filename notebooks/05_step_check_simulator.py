@@ -64,7 +64,7 @@ NB = NotebookRun()
 import subprocess
 import sys
 
-from scanplan.check import Checker, CheckTolerances, connect
+from scanplan.check import Checker, CheckRecorder, CheckTolerances, connect
 from scanplan.planner import PlanRequest, plan_scan
 from scanplan.records import load_plan, save_plan
 from scanplan.sim import SimFacility
@@ -96,9 +96,14 @@ print("virtual BTF:", addr.as_dict())
 tol = CheckTolerances.load()
 conn = connect(addr.memcached, addr.timepix_url, key_prefix=addr.key_prefix, tolerances=tol)
 store = SQLiteStore(store_path)
-checker = Checker(
-    psu=conn.psu, spot=conn.spot, predictor=sim.predictor, store=store, tolerances=tol
-)
+checker = Checker(psu=conn.psu, spot=conn.spot, predictor=sim.predictor, tolerances=tol)
+recorder = CheckRecorder(store)  # the checker returns the verdict; the one recorder writes it
+
+
+def check(**options):
+    verdict = checker.check(plan, PERIOD, **options)
+    recorder.record(plan, verdict)
+    return verdict
 
 
 def ramp_to(element, current_a, timeout_s=20.0):
@@ -143,7 +148,7 @@ def table(verdict):
 
 # %%
 sim.set_currents({"DHSTB001": pt.dhstb01_current_a, "DHSTB002": pt.dhstb02_current_a})
-v_ok = checker.check(plan, PERIOD, watch=True)
+v_ok = check(watch=True)
 print("settle:", v_ok.settle)
 table(v_ok)
 
@@ -161,19 +166,19 @@ assert v_ok.level == "OK", v_ok.reasons
 DI = 0.5
 sim.inject(f"offset:DHSTB002={DI}")
 time.sleep(0.3)  # frames taken after the change
-v_off = checker.check(plan, PERIOD, watch=True)
+v_off = check(watch=True)
 off_table = table(v_off)
 
 rho, th = 1.723, np.pi / 4
 L = 17.89 - (11.925 + rho * th)
 r16 = rho * (1 - np.cos(th)) + L * np.sin(th)
-i2 = v_ok.readings["DHSTB002"]["output_current_a"]
+i2 = v_ok.readings["DHSTB002"].output_current_a
 eps = 28.446 * DI / (27.16 + 28.446 * i2)
 dx_expected = -1e3 * r16 * eps
-dx_measured = v_off.spot["x_mm"] - v_ok.spot["x_mm"]
+dx_measured = v_off.spot.x_mm - v_ok.spot.x_mm
 stat = np.hypot(
-    v_ok.spot["sigma_x_mm"] / np.sqrt(v_ok.spot["hits_used"]),
-    v_off.spot["sigma_x_mm"] / np.sqrt(v_off.spot["hits_used"]),
+    v_ok.spot.sigma_x_mm / np.sqrt(v_ok.spot.hits_used),
+    v_off.spot.sigma_x_mm / np.sqrt(v_off.spot.hits_used),
 )
 print(
     f"R16 = {r16:.4f} m, eps = {eps:.3e}: expected dx = {dx_expected:.2f} mm; "
@@ -183,16 +188,16 @@ print(
 # the tolerance the checker should apply, by hand (tolerances.toml [spot])
 dxdi = 1e3 * r16 * 28.446 / (27.16 + 28.446 * i2)  # mm per A of DHSTB02
 tol_x = np.sqrt(
-    tol.spot_alignment_mm**2
-    + (dxdi * tol.spot_current_sigma_a) ** 2
-    + (v_off.spot["sigma_x_mm"] / np.sqrt(v_off.spot["hits_used"])) ** 2
+    tol.spot.alignment_mm**2
+    + (dxdi * tol.spot.current_sigma_a) ** 2
+    + (v_off.spot.sigma_x_mm / np.sqrt(v_off.spot.hits_used)) ** 2
 )
 cx = v_off.comparison("TimePix x vs model (measured currents)")
 print(
     f"x tolerance by hand {tol_x:.3f} mm (checker {cx.warn:.3f}), FAIL beyond "
-    f"{tol.spot_fail_factor * tol_x:.2f} mm; the smallest DHSTB02 error flagged: WARN "
+    f"{tol.spot.fail_factor * tol_x:.2f} mm; the smallest DHSTB02 error flagged: WARN "
     f"{tol_x / dxdi:.3f} A ({28.446 * tol_x / dxdi:.1f} G), FAIL "
-    f"{tol.spot_fail_factor * tol_x / dxdi:.3f} A ({28.446 * tol.spot_fail_factor * tol_x / dxdi:.1f} G)"
+    f"{tol.spot.fail_factor * tol_x / dxdi:.3f} A ({28.446 * tol.spot.fail_factor * tol_x / dxdi:.1f} G)"
 )
 display(off_table)
 
@@ -210,7 +215,7 @@ sim.clear()
 # %%
 sim.inject("trip:DHSTB001")
 time.sleep(0.5)  # the publisher runs at 10 Hz
-v_trip = checker.check(plan, PERIOD, watch=False)
+v_trip = check(watch=False)
 trip_table = table(v_trip)
 assert v_trip.level == "FAIL"
 status = v_trip.comparison("DHSTB001 status")
@@ -221,7 +226,7 @@ assert beam and all(c.level == "FAIL" for c in beam), beam
 sim.clear()  # the crew's reset of the supply, then the
 ramp_to("DHSTB001", pt.dhstb01_current_a + 5.0)  # hysteresis recipe: 5 A above ...
 ramp_to("DHSTB001", pt.dhstb01_current_a)  # ... and approach from above
-v_back = checker.check(plan, PERIOD, watch=True)
+v_back = check(watch=True)
 table(v_back)
 assert v_back.level == "OK", v_back.reasons
 display(trip_table)
@@ -232,9 +237,9 @@ spots = pd.DataFrame(
         {
             "check": name,
             "level": v.level,
-            "x_mm": (v.spot or {}).get("x_mm"),
-            "y_mm": (v.spot or {}).get("y_mm"),
-            "hits": (v.spot or {}).get("hits_used"),
+            "x_mm": v.beam_spot.x_mm if v.beam_spot else None,
+            "y_mm": v.beam_spot.y_mm if v.beam_spot else None,
+            "hits": v.beam_spot.hits_used if v.beam_spot else None,
         }
         for name, v in (
             ("OK", v_ok),
@@ -249,7 +254,7 @@ pred_y = v_ok.comparison("TimePix y vs model (measured currents)").expected
 tol_y = v_ok.comparison("TimePix y vs model (measured currents)").warn
 fig, ax = plt.subplots(figsize=(8, 4.5))
 for k, (style, lab) in enumerate(((":", "WARN"), ("--", "FAIL"))):
-    f = 1 if k == 0 else tol.spot_fail_factor
+    f = 1 if k == 0 else tol.spot.fail_factor
     ax.add_patch(
         plt.Rectangle(
             (pred - f * tol_x, pred_y - f * tol_y),
@@ -263,12 +268,12 @@ for k, (style, lab) in enumerate(((":", "WARN"), ("--", "FAIL"))):
     )
 colours = {"OK": "C2", "WARN": "C1", "FAIL": "C3"}
 for _, r in spots.dropna(subset=["x_mm"]).iterrows():
-    if r.hits < tol.spot_min_hits:
+    if r.hits < tol.spot.min_hits:
         continue
     ax.plot(r.x_mm, r.y_mm, "o", ms=9, color=colours[r.level], label=f"{r.check}: {r.level}")
 ax.plot(
-    v_ok.spot["x_mm"] + dx_expected,
-    v_ok.spot["y_mm"],
+    v_ok.spot.x_mm + dx_expected,
+    v_ok.spot.y_mm,
     "kx",
     ms=10,
     label="closed form: OK spot - R16 eps",

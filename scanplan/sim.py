@@ -191,15 +191,15 @@ class SimFacility:
         self.key_prefix = key_prefix
         self.predictor = predictor or SpotPredictor(
             settings,
-            rel_spread=tol.rel_spread,
-            resolution_a=tol.sim_cache_resolution_a,
-            cache_size=tol.sim_cache_size,
+            rel_spread=tol.spot.rel_spread,
+            resolution_a=tol.simulator.cache_resolution_a,
+            cache_size=tol.simulator.cache_size,
         )
         self.beam = ModelBeam(
             self.predictor,
-            reference_x_mm=tol.reference_x_mm,
-            reference_y_mm=tol.reference_y_mm,
-            min_dipole_current_a=tol.sim_min_dipole_current_a,
+            reference_x_mm=tol.spot.reference_x_mm,
+            reference_y_mm=tol.spot.reference_y_mm,
+            min_dipole_current_a=tol.simulator.min_dipole_current_a,
         )
         e1, e2 = self.beam.supplies
         start = {e2: DEFAULT_CURRENTS_A[e1]}
@@ -208,8 +208,8 @@ class SimFacility:
         self.seed = seed
         self.psu_options = dict(psu_options or {})
         self.serval_options = {
-            "frame_rate_hz": tol.sim_frame_rate_hz,
-            "hits_per_frame": tol.sim_hits_per_frame,
+            "frame_rate_hz": tol.simulator.frame_rate_hz,
+            "hits_per_frame": tol.simulator.hits_per_frame,
             **dict(serval_options or {}),
         }
         self.runcontrol_options = dict(runcontrol_options or {})

@@ -1,6 +1,10 @@
-"""Guided run on the model-driven simulator: a whole plan end to end with faults injected and
-recovered, RunControl failures, and a SIGKILL of ``scanplan run`` followed by a resume. The
-store must hold the exact history: every run RunControl started, once, with its tag."""
+"""Guided run logic on the deterministic fake BTF (fake supplies and set-point writer,
+model-driven fake TimePix, fake RunControl, one manual clock): a whole plan with faults
+injected and recovered, RunControl failures, and a kill in each window of the state
+machine followed by a resume. The store must hold the exact history: every run RunControl
+started, once, with its tag. The CLI tests run ``scanplan run`` / ``check`` as processes
+against the model-driven simulator (real memcached, HTTP and TCP servers), including a
+SIGKILL mid-run and a resume."""
 
 from __future__ import annotations
 
@@ -13,10 +17,10 @@ from collections import Counter
 
 import pytest
 from fixtures import facility as fx
+from fixtures import fake_btf as fb
 from fixtures.facility import sim_env, wait_for
+from fixtures.fake_btf import FakeBTF, currents_of
 
-from hw_interfaces.btf_controls import BtfControls, parse_hostport
-from hw_interfaces.runcontrol import RunControlClient
 from scanplan.exports.sor_tag import format_sor_tag, parse_sor_tag
 from scanplan.run import (
     KIND_POINT_DONE,
@@ -25,11 +29,12 @@ from scanplan.run import (
     RunOptions,
     RunStopped,
     approach_steps,
+    combined_steps,
     point_states,
 )
 
-checker = fx.checker  # fixture
 facility = fx.facility  # fixture
+fake_btf = fb.fake_btf  # fixture
 plan = fx.plan  # fixture
 plan_path = fx.plan_path  # fixture
 predictor = fx.predictor  # fixture
@@ -37,7 +42,7 @@ store = fx.store  # fixture
 tolerances = fx.tolerances  # fixture
 
 
-def assert_exact_history(store, plan, facility) -> None:
+def assert_exact_history(store, plan, runcontrol_runs) -> None:
     """The store and RunControl agree run by run; nothing lost, nothing twice."""
     sha = plan.content_sha256
     events = store.history(plan_sha256=sha)
@@ -49,7 +54,7 @@ def assert_exact_history(store, plan, facility) -> None:
     for kind_events in (started, stopped):
         numbers = [e.run_number for e in kind_events]
         assert len(numbers) == len(set(numbers)), numbers
-    rc_runs = {r.number: r for r in facility.facility.runcontrol.runs}
+    rc_runs = {r.number: r for r in runcontrol_runs}
     ran = {n for n, r in rc_runs.items() if r.time_start_utc}
     assert {e.run_number for e in started} == ran
     assert {e.run_number for e in stopped} == ran
@@ -69,29 +74,26 @@ def assert_exact_history(store, plan, facility) -> None:
             assert str(n) in failed_text, (n, r.status)
 
 
-def rc_factory(facility):
-    _, port = parse_hostport(facility.addresses().runcontrol)  # also known while dead
-
-    def make() -> RunControlClient:
-        return RunControlClient(
-            "127.0.0.1", port, timeout_s=2.0, init_timeout_s=5.0, terminate_timeout_s=5.0
-        )
-
-    return make
-
-
-def writer_for(facility) -> BtfControls:
-    a = facility.addresses()
-    host, port = parse_hostport(a.memcached)
-    return BtfControls(host, port, key_prefix=a.key_prefix, writes_enabled=True, retries=1)
+def guided_on(btf: FakeBTF, plan, store, options: RunOptions, ui=None) -> GuidedRun:
+    """A guided run on the fake BTF: its supplies write the set points."""
+    return GuidedRun(
+        plan,
+        checker=btf.checker(),
+        store=store,
+        runcontrol=btf.runcontrol,
+        options=options,
+        ui=ui or QuietUI(btf.clock),
+        writer=btf.psu,
+        clock=btf.clock,
+    )
 
 
 class FaultyUI(QuietUI):
     """Injects faults at chosen moments and clears them when the run waits to retry."""
 
-    def __init__(self, facility, inject_at: dict[int, list[str]]) -> None:
-        super().__init__()
-        self.facility = facility
+    def __init__(self, btf: FakeBTF, inject_at) -> None:
+        super().__init__(btf.clock)
+        self.btf = btf
         self.inject_at = {k: list(v) for k, v in inject_at.items()}
         self.verdicts: list[tuple[int, str]] = []
 
@@ -99,38 +101,31 @@ class FaultyUI(QuietUI):
         super().show_point(point, steps, writes)
         pending = self.inject_at.get(point.period)
         if pending:  # one fault per attempt at this point
-            self.facility.inject(pending.pop(0))
+            pending.pop(0)()
 
     def verdict(self, verdict, attempt) -> None:
         super().verdict(verdict, attempt)
         self.verdicts.append((verdict.period, verdict.level))
 
     def wait(self, seconds, message) -> None:
-        self.facility.clear()  # the crew fixes the problem while the tool waits
+        self.btf.clear()  # the crew fixes the problem while the tool waits
         super().wait(seconds, message)
 
 
-def test_whole_plan_with_faults_injected_and_recovered(facility, plan, checker, store):
+def test_whole_plan_with_faults_injected_and_recovered(fake_btf, plan, store):
+    rc = fake_btf.runcontrol
     ui = FaultyUI(
-        facility, {0: ["dead:serval"], 1: ["trip:DHSTB002"], 2: ["init-fail", "broken-frame"]}
+        fake_btf,
+        {
+            0: [fake_btf.timepix.kill],
+            1: [lambda: fake_btf.psu.inject("trip", "DHSTB002")],
+            2: [lambda: rc.inject("init_fail"), lambda: rc.inject("broken_frame")],
+        },
     )
-    writer = writer_for(facility)
-    try:
-        guided = GuidedRun(
-            plan,
-            checker=checker,
-            store=store,
-            runcontrol=rc_factory(facility),
-            options=RunOptions(
-                dwell_s=0.2, retry_wait_s=0.1, settle_timeout_s=6.0, enable_writes=True
-            ),
-            ui=ui,
-            writer=writer,
-        )
-        rows = guided.run()
-    finally:
-        writer.close()
-    assert all(r["done"] for r in rows)
+    opts = RunOptions(dwell_s=0.2, retry_wait_s=0.1, settle_timeout_s=6.0, enable_writes=True)
+    guided = guided_on(fake_btf, plan, store, opts, ui)
+    rows = guided.run()
+    assert all(r.done for r in rows)
     # point 1: the trip gave a FAIL, the reset supply then checked OK/WARN
     p1 = [lvl for p, lvl in ui.verdicts if p == 1]
     assert p1[0] == "FAIL" and p1[-1] != "FAIL"
@@ -145,7 +140,7 @@ def test_whole_plan_with_faults_injected_and_recovered(facility, plan, checker, 
     failed = store.history(period=2, kinds=["run_failed"])
     assert [e.payload["error_type"] for e in failed] == ["RunInitFailed", "ProtocolError"]
     assert "init_fail" in failed[0].payload["error"]
-    assert_exact_history(store, plan, facility)
+    assert_exact_history(store, plan, rc.runs)
     # the set points were written through the command path, once per attempt
     applied = store.history(kinds=["applied"])
     assert [e.period for e in applied] == [0, 0, 1, 1, 2, 2, 2]
@@ -155,29 +150,58 @@ def test_whole_plan_with_faults_injected_and_recovered(facility, plan, checker, 
             "DHSTB001": pt.dhstb01_current_a,
             "DHSTB002": pt.dhstb02_current_a,
         }
+    # the run conditions of each started run are the verdict's measured values
+    for e in store.history(kinds=["run_started"]):
+        assert e.payload["dhstb01_current_a"] == pytest.approx(
+            plan.point(e.period).dhstb01_current_a
+        )
+        assert e.payload["timepix_x_mm"] is not None
     # a second run() does nothing new
     n = len(store.history())
     guided.run()
     assert len(store.history()) == n
 
 
-def test_dead_runcontrol_stops_then_resumes(facility, plan, checker, store):
-    facility.inject("dead:runcontrol")
+def test_dead_runcontrol_stops_then_resumes(fake_btf, plan, store):
+    fake_btf.runcontrol.inject("dead")
     opts = RunOptions(dwell_s=0.1, retry_wait_s=0.0, max_attempts=1, periods=(0,))
-    facility.set_currents({"DHSTB001": plan.point(0).dhstb01_current_a})
-    guided = GuidedRun(
-        plan, checker=checker, store=store, runcontrol=rc_factory(facility), options=opts
-    )
+    guided = guided_on(fake_btf, plan, store, opts)
     with pytest.raises(RunStopped, match="RunControl did not start a run"):
         guided.run()
     failed = store.history(kinds=["run_failed"])
     assert len(failed) == 1 and "cannot connect" in failed[0].payload["error"]
     assert not point_states(store, plan.content_sha256)[0].done
-    facility.clear()
+    fake_btf.clear()
     guided.run()
     st = point_states(store, plan.content_sha256)[0]
     assert st.done and len(st.runs) == 1
     assert len(store.history(kinds=["run_requested"])) == 2
+
+
+def test_crew_sets_the_point_without_writes(fake_btf, plan, store):
+    """Read-only run: the crew sets each point when asked; the tool only checks and runs."""
+    ui = QuietUI(fake_btf.clock)
+
+    def confirm(prompt: str) -> bool:
+        for p in plan.points:
+            if prompt.startswith(f"Point {p.period}: set DHSTB001"):
+                fake_btf.psu.set_currents(currents_of(plan, p.period))
+        return True
+
+    ui.confirm = confirm  # type: ignore[method-assign]
+    guided = GuidedRun(
+        plan,
+        checker=fake_btf.checker(),
+        store=store,
+        runcontrol=fake_btf.runcontrol,
+        options=RunOptions(dwell_s=0.1, settle_timeout_s=5.0),
+        ui=ui,
+        clock=fake_btf.clock,
+    )
+    rows = guided.run()
+    assert all(r.done for r in rows)
+    assert fake_btf.psu.writes == [] and store.history(kinds=["applied"]) == []
+    assert_exact_history(store, plan, fake_btf.runcontrol.runs)
 
 
 def test_approach_steps():
@@ -185,6 +209,12 @@ def test_approach_steps():
     assert approach_steps(185.0, 183.0, "descending", 5.0, 0.01) == [183.0]
     assert approach_steps(185.0, 183.0, "ascending", 5.0, 0.01) == [178.0, 183.0]
     assert approach_steps(183.0, 183.0, "ascending", 5.0, 0.01) == [183.0]
+    # both dipoles together: the one already on the right side holds its target
+    now, targets = {"A": 180.0, "B": 185.0}, {"A": 183.0, "B": 183.0}
+    assert combined_steps(now, targets, "descending", 5.0, 0.01) == [
+        {"A": 188.0, "B": 183.0},
+        {"A": 183.0, "B": 183.0},
+    ]
 
 
 def _run_cli(plan_path, env, *extra):
@@ -250,7 +280,7 @@ def test_sigkill_mid_run_then_resume_keeps_exact_history(facility, plan, plan_pa
     assert proc2.returncode == 0, err
     doc = json.loads(out)
     assert doc["status"] == "done" and doc["n_done"] == 3
-    assert_exact_history(st, plan, facility)
+    assert_exact_history(st, plan, facility.facility.runcontrol.runs)
     stopped = st.history(period=1, kinds=["run_stopped"])
     assert [e.run_number for e in stopped] == [open_run]
     assert rc[open_run].status == "END_OK"
@@ -346,36 +376,16 @@ class CrashingStore:
 
 
 @pytest.mark.parametrize("window", ["run_started", "run_stopped", "point_done"])
-def test_kill_in_each_window_then_resume(facility, plan, checker, store, window):
+def test_kill_in_each_window_then_resume(fake_btf, plan, store, window):
     crashing = CrashingStore(store, window, 1)
-    checker.store = crashing
     opts = RunOptions(dwell_s=0.1, retry_wait_s=0.1, settle_timeout_s=5.0, enable_writes=True)
-    writer = writer_for(facility)
-    try:
-        first = GuidedRun(
-            plan,
-            checker=checker,
-            store=crashing,
-            runcontrol=rc_factory(facility),
-            options=opts,
-            writer=writer,
-        )
-        with pytest.raises(Crash):
-            first.run()
-        checker.store = store
-        GuidedRun(
-            plan,
-            checker=checker,
-            store=store,
-            runcontrol=rc_factory(facility),
-            options=opts,
-            writer=writer,
-        ).run()
-    finally:
-        writer.close()
+    first = guided_on(fake_btf, plan, crashing, opts)
+    with pytest.raises(Crash):
+        first.run()
+    guided_on(fake_btf, plan, store, opts).run()
     states = point_states(store, plan.content_sha256)
     assert all(states[p.period].done for p in plan.points)
-    rc_runs = {r.number: r for r in facility.facility.runcontrol.runs}
+    rc_runs = {r.number: r for r in fake_btf.runcontrol.runs}
     recorded = {e.run_number for e in store.history() if e.run_number is not None}
     assert set(rc_runs) == recorded  # every run RunControl knows is in the store
     assert all(r.status == "END_OK" for r in rc_runs.values())  # none left running
@@ -385,5 +395,5 @@ def test_kill_in_each_window_then_resume(facility, plan, checker, store, window)
         assert len(abandoned) == 1 and abandoned[0].payload["outcome"] == "stopped"
         assert len(rc_runs) == 4
     else:
-        assert_exact_history(store, plan, facility)
+        assert_exact_history(store, plan, fake_btf.runcontrol.runs)
         assert len(rc_runs) == 3

@@ -8,7 +8,7 @@ Addresses default to the environment variables that ``scanplan sim`` prints
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,29 +16,28 @@ from rich.markup import escape
 from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    DEFAULT_MEMCACHED,
+    DEFAULT_TIMEPIX_URL,
+    JsonOpt,
+    MemcachedOpt,
+    PrefixOpt,
+    TimepixUrlOpt,
+    console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
+
+if TYPE_CHECKING:
+    from ..check.verdict import SettlePoll, Verdict
 
 register_user_error(HardwareError)
 
 EXIT_FAIL = 3
 
 PlanOpt = Annotated[Path, typer.Option("--plan", help="Plan file (JSON from scanplan plan).")]
-MemcachedOpt = Annotated[
-    str,
-    typer.Option("--memcached", envvar="SCANPLAN_MEMCACHED", help="BTF memcached HOST:PORT."),
-]
-PrefixOpt = Annotated[
-    str,
-    typer.Option(
-        "--key-prefix", envvar="SCANPLAN_KEY_PREFIX", help="Key namespace (empty on the BTF)."
-    ),
-]
-TimepixOpt = Annotated[
-    str,
-    typer.Option(
-        "--timepix", envvar="SCANPLAN_TIMEPIX", help="Serval-style TimePix URL ('' = none)."
-    ),
-]
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
@@ -52,7 +51,22 @@ TolOpt = Annotated[
     typer.Option("--tolerances", help="TOML file overriding lattices/checks/tolerances.toml."),
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call hardware timeout [s].")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def tolerance_default(table: str, key: str, unit: str = "") -> str:
+    """``"default 60 s from tolerances.toml settle.timeout_s"`` for a help text: the value
+    is read from the data file, never repeated here."""
+    from ..check.tolerances import CheckTolerances
+
+    try:
+        value = getattr(getattr(CheckTolerances.shipped(), table), key)
+    except ScanplanError:  # a broken data file is reported when the command runs
+        value = None
+    shown = f"{value:g}{(' ' + unit) if unit else ''} " if value is not None else ""
+    return f"default {shown}from tolerances.toml {table}.{key}"
+
+
+SETTLE_TIMEOUT_HELP = f"settle timeout [s] ({tolerance_default('settle', 'timeout_s', 's')})."
 
 LEVEL_STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
 
@@ -65,7 +79,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_verdict(verdict: Any) -> None:
+def print_verdict(verdict: Verdict) -> None:
     """Human output: the comparisons table and the verdict line with reasons."""
     rows = []
     for c in verdict.comparisons:
@@ -105,62 +119,19 @@ def print_verdict(verdict: Any) -> None:
         console.print(f"  - {escape(reason)}", highlight=False)
 
 
-def run_check(
-    plan_path: Path,
-    period: int,
-    *,
-    memcached: str,
-    key_prefix: str = "",
-    timepix: str = "",
-    store_path: Path | None = None,
-    tolerances_path: Path | None = None,
-    watch: bool = False,
-    settle_timeout_s: float | None = None,
-    timeout_s: float = 1.0,
-    use_model: bool = True,
-    on_poll: Any = None,
-) -> Any:
-    """Load the plan, connect, check point ``period`` and record it (what the command does;
-    callable from a notebook). Returns the :class:`scanplan.check.Verdict`."""
-    from ..check import Checker, CheckTolerances, SpotPredictor, connect
-    from ..records import load_plan
-    from ..store import SQLiteStore
+def poll_text(poll: SettlePoll) -> str:
+    """One line for the spinner while ``--watch`` waits for the readbacks to settle."""
+    from ..check.verdict import ReadError
 
-    plan = load_plan(plan_path)
-    plan.point(period)
-    tol = CheckTolerances.load(tolerances_path)
-    if settle_timeout_s is not None and not settle_timeout_s > 0:
-        raise ScanplanError("--settle-timeout-s must be > 0")
-    store = SQLiteStore(store_path)
-    predictor = None
-    if use_model:
-        predictor = SpotPredictor(
-            plan.provenance.settings or None,
-            rel_spread=tol.rel_spread,
-            resolution_a=tol.sim_cache_resolution_a,
-        )
-        predictor.beamline  # noqa: B018  (build now: bad settings are a clear error)
-    with connect(
-        memcached, timepix or None, key_prefix=key_prefix, tolerances=tol, timeout_s=timeout_s
-    ) as conn:
-        checker = Checker(
-            psu=conn.psu, spot=conn.spot, predictor=predictor, store=store, tolerances=tol
-        )
-        return checker.check(
-            plan, period, watch=watch, settle_timeout_s=settle_timeout_s, on_poll=on_poll
-        )
-
-
-def poll_text(doc: dict[str, Any]) -> str:
     parts = []
-    for element, r in doc["readings"].items():
-        if "error" in r:
-            parts.append(f"{element}: {r.get('error_type')}")
+    for element, r in poll.readings.items():
+        if isinstance(r, ReadError):
+            parts.append(f"{element}: {r.error_type}")
         else:
             parts.append(
-                f"{element} set {r['current_setting_a']:.3f} A out {r['output_current_a']:.3f} A"
+                f"{element} set {r.current_setting_a:.3f} A out {r.output_current_a:.3f} A"
             )
-    return f"settling {doc['elapsed_s']:.1f} s (stable {doc['stable']}): " + ", ".join(parts)
+    return f"settling {poll.elapsed_s:.1f} s (stable {poll.stable}): " + ", ".join(parts)
 
 
 @guarded
@@ -172,11 +143,11 @@ def check(
     ] = False,
     settle_timeout_s: Annotated[
         float | None,
-        typer.Option("--settle-timeout-s", help="Settle timeout for --watch [s] (default TOML)."),
+        typer.Option("--settle-timeout-s", help="With --watch: " + SETTLE_TIMEOUT_HELP),
     ] = None,
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
-    timepix: TimepixOpt = "http://127.0.0.1:8080",
+    timepix: TimepixUrlOpt = DEFAULT_TIMEPIX_URL,
     store: StoreOpt = None,
     tolerances: TolOpt = None,
     timeout_s: TimeoutOpt = 1.0,
@@ -189,12 +160,14 @@ def check(
     spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
     status = None if json_out else console.status(f"checking point {point}...")
 
-    def on_poll(doc: dict[str, Any]) -> None:
+    def on_poll(poll: SettlePoll) -> None:
         if status is not None:
-            status.update(poll_text(doc))
+            status.update(poll_text(poll))
 
     if status is not None:
         status.start()
+    from ..check.session import run_check
+
     try:
         verdict = run_check(
             plan,

@@ -8,32 +8,51 @@ failure, crew said no; run the same command again to resume), 2 bad input, 130 C
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from hw_interfaces.errors import HardwareError
 
-from ..errors import ScanplanError
+from ..run.options import DEFAULT_OPTIONS
 from .check import (
-    JsonOpt,
-    MemcachedOpt,
+    SETTLE_TIMEOUT_HELP,
     PlanOpt,
-    PrefixOpt,
     StoreOpt,
     TimeoutOpt,
-    TimepixOpt,
     TolOpt,
     poll_text,
     print_verdict,
 )
-from .common import console, err_console, guarded, print_json, register_user_error, rich_table
+from .common import (
+    DEFAULT_MEMCACHED,
+    DEFAULT_TIMEPIX_URL,
+    JsonOpt,
+    MemcachedOpt,
+    PrefixOpt,
+    TimepixUrlOpt,
+    console,
+    err_console,
+    guarded,
+    print_json,
+    register_user_error,
+    rich_table,
+)
+
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from ..check.verdict import SettlePoll, Verdict
+    from ..records import Point
+    from ..run import PointStatus, RunStopped, RunSummary
 
 register_user_error(HardwareError)
 
-EXIT_STOPPED = 3
+#: Ctrl-C (resumable, as a stop)
 EXIT_INTERRUPTED = 130
+#: the guided run's defaults, read once from their home (scanplan.run.options)
+D = DEFAULT_OPTIONS
 
 
 class ConsoleUI:
@@ -42,7 +61,7 @@ class ConsoleUI:
     def __init__(self, *, yes: bool, quiet: bool) -> None:
         self.yes = yes
         self.quiet = quiet
-        self.status: Any = None
+        self.status: Status | None = None
         self.log: list[str] = []
 
     def _print(self, text: str) -> None:
@@ -62,7 +81,7 @@ class ConsoleUI:
         except (typer.Abort, EOFError):  # stdin closed or Ctrl-D: a "no"
             return False
 
-    def show_point(self, point: Any, steps: list[dict[str, float]], writes: bool) -> None:
+    def show_point(self, point: Point, steps: list[dict[str, float]], writes: bool) -> None:
         rows = [
             {"step": i + 1, **{e: f"{v:.3f}" for e, v in s.items()}} for i, s in enumerate(steps)
         ]
@@ -81,20 +100,20 @@ class ConsoleUI:
             )
         self.log.append(f"point {point.period}: set {steps[-1]}")
 
-    def verdict(self, verdict: Any, attempt: int) -> None:
+    def verdict(self, verdict: Verdict, attempt: int) -> None:
         self._stop_spinner()
         self.log.append(f"point {verdict.period} check {attempt}: {verdict.level}")
         if not self.quiet:
             print_verdict(verdict)
 
-    def on_poll(self, doc: dict[str, Any]) -> None:
+    def on_poll(self, poll: SettlePoll) -> None:
         """Spinner with the live readbacks while the check waits for them to settle."""
         if self.quiet:
             return
         if self.status is None:
             self.status = console.status("settling")
             self.status.start()
-        self.status.update(poll_text(doc))
+        self.status.update(poll_text(poll))
 
     def _stop_spinner(self) -> None:
         if self.status is not None:
@@ -130,31 +149,33 @@ def run(
             help="Write the dipole set points through the BTF memcached command path "
             "(each write confirmed, or --yes).",
         ),
-    ] = False,
+    ] = D.enable_writes,
     no_approach: Annotated[
         bool, typer.Option("--no-approach", help="Write set points directly (no overshoot).")
-    ] = False,
+    ] = not D.approach,
     periods: Annotated[
         str | None, typer.Option("--periods", help="Only these periods: n,m or a:b.")
     ] = None,
     dwell_s: Annotated[
         float | None,
         typer.Option("--dwell-s", help="Run length before the tool stops it [s] (default: ask)."),
-    ] = None,
-    run_type: Annotated[str, typer.Option("--run-type", help="RunControl run type.")] = "DAQ",
-    shift_crew: Annotated[str, typer.Option("--shift-crew", help="Shift crew names.")] = "scanplan",
+    ] = D.dwell_s,
+    run_type: Annotated[str, typer.Option("--run-type", help="RunControl run type.")] = D.run_type,
+    shift_crew: Annotated[
+        str, typer.Option("--shift-crew", help="Shift crew names.")
+    ] = D.shift_crew,
     comment: Annotated[
         str, typer.Option("--comment", help="Free text after the start-of-run tag.")
-    ] = "",
+    ] = D.comment,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", help="Checks / run starts per point before stopping.")
-    ] = 3,
+    ] = D.max_attempts,
     retry_wait_s: Annotated[
         float, typer.Option("--retry-wait-s", help="Wait between attempts [s].")
-    ] = 5.0,
+    ] = D.retry_wait_s,
     settle_timeout_s: Annotated[
-        float | None, typer.Option("--settle-timeout-s", help="Settle timeout per check [s].")
-    ] = None,
+        float | None, typer.Option("--settle-timeout-s", help="Per check: " + SETTLE_TIMEOUT_HELP)
+    ] = D.settle_timeout_s,
     runcontrol: Annotated[
         str,
         typer.Option("--runcontrol", envvar="SCANPLAN_RUNCONTROL", help="RunControl HOST:PORT."),
@@ -162,9 +183,9 @@ def run(
     runcontrol_timeout_s: Annotated[
         float, typer.Option("--runcontrol-timeout-s", help="RunControl answer timeout [s].")
     ] = 5.0,
-    memcached: MemcachedOpt = "127.0.0.1:11211",
+    memcached: MemcachedOpt = DEFAULT_MEMCACHED,
     key_prefix: PrefixOpt = "",
-    timepix: TimepixOpt = "http://127.0.0.1:8080",
+    timepix: TimepixUrlOpt = DEFAULT_TIMEPIX_URL,
     store: StoreOpt = None,
     tolerances: TolOpt = None,
     timeout_s: TimeoutOpt = 1.0,
@@ -187,31 +208,19 @@ def run(
 ) -> None:
     """Take the plan point by point: show/set currents, check, start the PADME run with the
     tag, record; resumable after a crash. Exit 0 done, 3 stopped (resume), 2 bad input."""
-    from hw_interfaces.btf_controls import BtfControls, parse_hostport
-    from hw_interfaces.runcontrol import RunControlClient
+    from ..run import (
+        EXIT_STOPPED,
+        RunOptions,
+        RunStopped,
+        open_guided_run,
+        parse_periods,
+        summarize,
+    )
 
-    from ..check import Checker, CheckTolerances, SpotPredictor, connect
-    from ..records import load_plan
-    from ..run import GuidedRun, RunOptions, RunStopped, parse_periods, summarize
-    from ..store import SQLiteStore
+    if padme_push:
+        from hw_interfaces.db_errors import PadmeDBError
 
-    the_plan = load_plan(plan)
-    tol = CheckTolerances.load(tolerances)
-    for name, value in (
-        ("--retry-wait-s", retry_wait_s),
-        ("--runcontrol-timeout-s", runcontrol_timeout_s),
-    ):
-        if not value >= 0 or value != value:
-            raise ScanplanError(f"{name} must be >= 0")
-    if dwell_s is not None and not dwell_s >= 0:
-        raise ScanplanError("--dwell-s must be >= 0")
-    if settle_timeout_s is not None and not settle_timeout_s > 0:
-        raise ScanplanError("--settle-timeout-s must be > 0")
-    try:
-        rc_host, rc_port = parse_hostport(runcontrol, default_port=10000)
-        mc_host, mc_port = parse_hostport(memcached)
-    except ValueError as exc:
-        raise ScanplanError(str(exc)) from None
+        register_user_error(PadmeDBError)
     options = RunOptions(
         run_type=run_type,
         shift_crew=shift_crew,
@@ -224,71 +233,31 @@ def run(
         approach=not no_approach,
         periods=parse_periods(periods),
     )
-    the_store = SQLiteStore(store)
     ui = ConsoleUI(yes=yes, quiet=json_out)
-    predictor = SpotPredictor(
-        the_plan.provenance.settings or None,
-        rel_spread=tol.rel_spread,
-        resolution_a=tol.sim_cache_resolution_a,
-    )
-
-    def rc_factory() -> RunControlClient:
-        return RunControlClient(
-            rc_host,
-            rc_port,
-            timeout_s=runcontrol_timeout_s,
-            init_timeout_s=max(10.0, 4 * runcontrol_timeout_s),
-            terminate_timeout_s=max(10.0, 4 * runcontrol_timeout_s),
-        )
-
-    padme = None
-    if padme_push:
-        from hw_interfaces.db_errors import PadmeDBError
-        from hw_interfaces.padme_db import PadmeDB
-
-        from ..store.padmedaq import PadmeDAQStore
-
-        register_user_error(PadmeDBError)
-        padme = PadmeDAQStore(PadmeDB())
-    writer = None
-    if enable_writes:
-        writer = BtfControls(
-            mc_host,
-            mc_port,
-            key_prefix=key_prefix,
-            connect_timeout_s=timeout_s,
-            read_timeout_s=timeout_s,
-            retries=1,
-            writes_enabled=True,
-            audit_path=audit_log,
-        )
     stopped: RunStopped | None = None
     try:
-        with connect(
-            memcached, timepix or None, key_prefix=key_prefix, tolerances=tol, timeout_s=timeout_s
-        ) as conn:
-            checker = Checker(
-                psu=conn.psu,
-                spot=conn.spot,
-                predictor=predictor,
-                store=the_store,
-                tolerances=tol,
-            )
-            guided = GuidedRun(
-                the_plan,
-                checker=checker,
-                store=the_store,
-                runcontrol=rc_factory,
-                options=options,
-                ui=ui,
-                writer=writer,
-                padme=padme,
-            )
+        with open_guided_run(
+            plan,
+            options=options,
+            ui=ui,
+            memcached=memcached,
+            key_prefix=key_prefix,
+            timepix=timepix,
+            store_path=store,
+            tolerances_path=tolerances,
+            timeout_s=timeout_s,
+            runcontrol=runcontrol,
+            runcontrol_timeout_s=runcontrol_timeout_s,
+            audit_log=audit_log,
+            padme_push=padme_push,
+        ) as guided:
             if status_only:
                 rows = guided.status()
             else:
+                predictor = guided.checker.predictor
                 with console.status("building the beam-line model") if not json_out else _null():
-                    predictor.beamline  # noqa: B018
+                    if predictor is not None:
+                        predictor.beamline  # noqa: B018
                 try:
                     rows = guided.run()
                 except RunStopped as exc:
@@ -301,50 +270,57 @@ def run(
                     raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         ui._stop_spinner()
-        if writer is not None:
-            writer.close()
-    summary = summarize(rows)
+    print_status(guided.plan.content_sha256, rows, summarize(rows), stopped, status_only, json_out)
+    if stopped:
+        raise typer.Exit(EXIT_STOPPED)
+
+
+def print_status(
+    plan_sha256: str,
+    rows: list[PointStatus],
+    summary: RunSummary,
+    stopped: RunStopped | None,
+    status_only: bool,
+    json_out: bool,
+) -> None:
+    """The per-point table (or JSON) after a run or ``--status``."""
     if json_out:
         print_json(
             {
-                "plan_sha256": the_plan.content_sha256,
+                "plan_sha256": plan_sha256,
                 "status": "stopped" if stopped else "done" if not status_only else "status",
                 "stopped_reason": str(stopped) if stopped else None,
                 "stopped_at_period": stopped.period if stopped else None,
-                "points": rows,
-                **summary,
+                "points": [r.model_dump() for r in rows],
+                **summary.model_dump(),
             }
         )
-    else:
-        table_rows = [
-            {
-                "period": r["period"],
-                "e": r["e_beam_mev"],
-                "done": "yes" if r["done"] else "no",
-                "runs": ",".join(str(n) for n in r["runs"]),
-                "open": r["open_run"] or "",
-            }
-            for r in rows
-        ]
-        console.print(
-            rich_table(
-                f"Plan {the_plan.content_sha256[:12]}: {summary['n_done']}/{summary['n_points']} points done",
-                table_rows,
-                [
-                    ("period", "period", ""),
-                    ("e", "E [MeV]", ".3f"),
-                    ("done", "done", ""),
-                    ("runs", "runs", ""),
-                    ("open", "open run", ""),
-                ],
-            )
+        return
+    table_rows = [
+        {
+            "period": r.period,
+            "e": r.e_beam_mev,
+            "done": "yes" if r.done else "no",
+            "runs": ",".join(str(n) for n in r.runs),
+            "open": r.open_run or "",
+        }
+        for r in rows
+    ]
+    console.print(
+        rich_table(
+            f"Plan {plan_sha256[:12]}: {summary.n_done}/{summary.n_points} points done",
+            table_rows,
+            [
+                ("period", "period", ""),
+                ("e", "E [MeV]", ".3f"),
+                ("done", "done", ""),
+                ("runs", "runs", ""),
+                ("open", "open run", ""),
+            ],
         )
-        if stopped:
-            err_console.print(
-                f"stopped: {escape(str(stopped))}; run again to resume", highlight=False
-            )
+    )
     if stopped:
-        raise typer.Exit(EXIT_STOPPED)
+        err_console.print(f"stopped: {escape(str(stopped))}; run again to resume", highlight=False)
 
 
 class _null:

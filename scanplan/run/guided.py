@@ -26,46 +26,57 @@ is one, the run number.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Mapping
 from typing import Any, Protocol
 
+from hw_interfaces.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_utc
 from hw_interfaces.errors import HardwareError
-from hw_interfaces.runcontrol import RunControlClient
+from hw_interfaces.protocols import RunControlFactory, SetPointWriter
 
-from .check import DIPOLES, FAIL, Checker, Verdict, iso_utc
-from .errors import ScanplanError
-from .exports.sor_tag import format_sor_tag
-from .records import Plan, Point
-from .store.base import RunConditionsStore
-
-KIND_RUN_REQUESTED = "run_requested"
-KIND_RUN_CREATED = "run_created"
-KIND_RUN_STARTED = "run_started"
-KIND_RUN_STOPPED = "run_stopped"
-KIND_RUN_FAILED = "run_failed"
-KIND_RUN_ABANDONED = "run_abandoned"
-KIND_RUN_UNRESOLVED = "run_request_unresolved"
-KIND_APPLIED = "applied"
-KIND_POINT_DONE = "point_done"
-KIND_PADME_PUSH = "padme_push"
-RUN_KINDS = (
+from ..check.checker import Checker
+from ..check.dipoles import dipoles
+from ..check.recorder import CheckRecorder
+from ..check.verdict import FAIL, Verdict
+from ..errors import ScanplanError
+from ..exports.sor_tag import format_sor_tag
+from ..records import Plan, Point
+from ..store.base import RunConditionsStore
+from .events import (
+    KIND_APPLIED,
     KIND_PADME_PUSH,
-    KIND_RUN_REQUESTED,
+    KIND_POINT_DONE,
+    KIND_RUN_ABANDONED,
     KIND_RUN_CREATED,
+    KIND_RUN_FAILED,
+    KIND_RUN_REQUESTED,
     KIND_RUN_STARTED,
     KIND_RUN_STOPPED,
-    KIND_RUN_FAILED,
-    KIND_RUN_ABANDONED,
     KIND_RUN_UNRESOLVED,
-    KIND_APPLIED,
-    KIND_POINT_DONE,
+    PointState,
+    PointStatus,
+    point_states,
 )
+from .options import RunOptions
+from .setpoints import combined_steps
+from .ui import QuietUI, RunUI
 
 EXIT_DONE = 0
 EXIT_STOPPED = 3
+
+
+class PushResultRow(Protocol):
+    """What a PadmeDAQ push returns: the row recorded in the ``padme_push`` event."""
+
+    def as_row(self) -> dict[str, Any]: ...
+
+
+class RunConditionsPusher(Protocol):
+    """Pushes a started run's conditions and SOR tag to PadmeDAQ
+    (:class:`scanplan.store.padmedaq.PadmeDAQStore`)."""
+
+    def push_run_conditions(
+        self, plan: Plan, period: int, run_number: int, *, measured: Mapping[str, Any] | None
+    ) -> PushResultRow: ...
 
 
 class RunStopped(ScanplanError):
@@ -77,155 +88,14 @@ class RunStopped(ScanplanError):
         self.period = period
 
 
-class RunUI(Protocol):
-    """What the guided run tells the crew and asks them (CLI: rich output and prompts)."""
-
-    def info(self, message: str) -> None: ...
-
-    def confirm(self, prompt: str) -> bool: ...
-
-    def show_point(self, point: Point, steps: list[dict[str, float]], writes: bool) -> None: ...
-
-    def verdict(self, verdict: Verdict, attempt: int) -> None: ...
-
-    def on_poll(self, doc: dict[str, Any]) -> None: ...
-
-    def wait(self, seconds: float, message: str) -> None: ...
-
-
-class QuietUI:
-    """Non-interactive UI: confirms everything (``--yes``), logs messages to a list."""
-
-    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.messages: list[str] = []
-        self._sleep = sleep
-
-    def info(self, message: str) -> None:
-        self.messages.append(message)
-
-    def confirm(self, prompt: str) -> bool:
-        self.messages.append(prompt + " [yes]")
-        return True
-
-    def show_point(self, point: Point, steps: list[dict[str, float]], writes: bool) -> None:
-        self.messages.append(f"point {point.period}: {steps[-1]}")
-
-    def verdict(self, verdict: Verdict, attempt: int) -> None:
-        self.messages.append(f"point {verdict.period} check {attempt}: {verdict.level}")
-
-    def on_poll(self, doc: dict[str, Any]) -> None:
-        pass
-
-    def wait(self, seconds: float, message: str) -> None:
-        if seconds > 0:
-            self._sleep(seconds)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Knobs of the guided run (units in names).
-
-    ``dwell_s``: how long each PADME run takes data before the tool stops it (None: until
-    the crew confirms). ``approach``: go to each set point from the plan's branch side
-    (overshoot by ``beamline.hysteresis`` ``overshoot_a`` when needed) when writing.
-    """
-
-    run_type: str = "DAQ"
-    shift_crew: str = "scanplan"
-    comment: str = ""
-    dwell_s: float | None = None
-    max_attempts: int = 3
-    retry_wait_s: float = 5.0
-    settle_timeout_s: float | None = None
-    enable_writes: bool = False
-    approach: bool = True
-    periods: tuple[int, ...] | None = None
-
-
-@dataclass
-class PointState:
-    """What the store says about one point of the plan."""
-
-    period: int
-    done: bool = False
-    requests: int = 0
-    applied: int = 0
-    open_run: int | None = None
-    open_run_started_utc: str = ""
-    created_not_started: int | None = None
-    dangling_request: str | None = None
-    runs: list[int] = field(default_factory=list)
-    stopped_runs: list[int] = field(default_factory=list)
-
-
-def point_states(store: RunConditionsStore, plan_sha: str) -> dict[int, PointState]:
-    """Per-period state reconstructed from the history (see the module docstring)."""
-    out: dict[int, PointState] = {}
-    requests: dict[int, dict[str, bool]] = {}
-    created: dict[int, dict[int, bool]] = {}
-    started: dict[int, dict[int, str]] = {}
-    stopped: dict[int, set[int]] = {}
-    for ev in store.history(plan_sha256=plan_sha, kinds=RUN_KINDS):
-        if ev.period is None:
-            continue
-        st = out.setdefault(ev.period, PointState(ev.period))
-        p = ev.period
-        if ev.kind == KIND_POINT_DONE:
-            st.done = True
-        elif ev.kind == KIND_APPLIED:
-            st.applied += 1
-        elif ev.kind == KIND_RUN_REQUESTED:
-            st.requests += 1
-            requests.setdefault(p, {})[ev.idempotency_key] = False
-        elif ev.kind in (KIND_RUN_CREATED, KIND_RUN_FAILED, KIND_RUN_UNRESOLVED):
-            req = ev.payload.get("request_key")
-            if req in requests.get(p, {}):
-                requests[p][req] = True
-            if ev.kind == KIND_RUN_CREATED and ev.run_number is not None:
-                created.setdefault(p, {})[ev.run_number] = False
-        elif ev.kind == KIND_RUN_STARTED and ev.run_number is not None:
-            started.setdefault(p, {})[ev.run_number] = ev.time_utc
-            created.setdefault(p, {})[ev.run_number] = True
-            st.runs.append(ev.run_number)
-        elif ev.kind in (KIND_RUN_STOPPED, KIND_RUN_ABANDONED) and ev.run_number is not None:
-            stopped.setdefault(p, set()).add(ev.run_number)
-            if ev.kind == KIND_RUN_STOPPED:
-                st.stopped_runs.append(ev.run_number)
-            created.setdefault(p, {})[ev.run_number] = True
-    for p, st in out.items():
-        for key, answered in requests.get(p, {}).items():
-            if not answered:
-                st.dangling_request = key
-        for number, when in started.get(p, {}).items():
-            if number not in stopped.get(p, set()):
-                st.open_run, st.open_run_started_utc = number, when
-        for number, was_started in created.get(p, {}).items():
-            if not was_started and number not in stopped.get(p, set()):
-                st.created_not_started = number
-    return out
-
-
-def approach_steps(
-    current_now_a: float, target_a: float, branch: str, overshoot_a: float, min_step_a: float
-) -> list[float]:
-    """Set points to write to reach ``target_a`` from the ``branch`` side: descending ->
-    from above, ascending -> from below (overshoot first when coming from the wrong side)."""
-    if not math.isfinite(current_now_a):
-        return [target_a + overshoot_a, target_a] if branch == "descending" else [target_a]
-    if branch == "descending" and current_now_a < target_a - min_step_a:
-        return [target_a + overshoot_a, target_a]
-    if branch == "ascending" and current_now_a > target_a + min_step_a:
-        return [max(0.0, target_a - overshoot_a), target_a]
-    return [target_a]
-
-
 class GuidedRun:
     """Runs a plan on the machine (see the module docstring).
 
-    ``runcontrol``: a factory of connected-on-enter :class:`RunControlClient` (one connection
-    per dialogue). ``writer``: a ``BtfControls`` built with ``writes_enabled=True`` (only used
-    with ``options.enable_writes``); every write asks ``ui.confirm``. ``padme``: a
-    :class:`scanplan.store.padmedaq.PadmeDAQStore`: after each run start (and for every
+    ``checker``: the step checker (its verdicts are recorded into ``store`` by a
+    :class:`CheckRecorder`). ``runcontrol``: a :class:`RunControlFactory` (one connected
+    session per dialogue). ``writer``: a :class:`SetPointWriter` (only used with
+    ``options.enable_writes``); every write asks ``ui.confirm``. ``padme``: a
+    :class:`RunConditionsPusher`: after each run start (and for every
     started run not pushed yet, e.g. after a crash or a database outage) the point's run
     conditions and SOR tag are pushed to PadmeDAQ (``padme_push`` event); the values come
     from the stored ``run_started`` event, so a repeated push is identical (PadmeDAQ adds
@@ -238,12 +108,12 @@ class GuidedRun:
         *,
         checker: Checker,
         store: RunConditionsStore,
-        runcontrol: Callable[[], RunControlClient],
+        runcontrol: RunControlFactory,
         options: RunOptions | None = None,
         ui: RunUI | None = None,
-        writer: Any = None,
-        padme: Any = None,
-        clock: Callable[[], float] = time.time,
+        writer: SetPointWriter | None = None,
+        padme: RunConditionsPusher | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.plan = plan
         self.sha = plan.content_sha256 or plan.compute_hash()
@@ -251,16 +121,15 @@ class GuidedRun:
             raise ScanplanError("plan content hash mismatch: the plan was modified")
         self.checker = checker
         self.store = store
+        self.recorder = CheckRecorder(store)
         self.runcontrol = runcontrol
         self.options = options or RunOptions()
-        self.ui = ui or QuietUI()
+        self.ui = ui or QuietUI(clock)
         self.writer = writer
         self.padme = padme
         self.clock = clock
         if self.options.enable_writes and writer is None:
             raise ScanplanError("writes enabled but no BTF writer given")
-        if checker.store is not store:
-            raise ScanplanError("the checker must record into the run's store")
         if self.options.max_attempts < 1:
             raise ScanplanError("max_attempts must be >= 1")
 
@@ -283,7 +152,7 @@ class GuidedRun:
             run_number=run_number,
             payload=payload,
             idempotency_key=self._key(period, step),
-            time_utc=iso_utc(),
+            time_utc=iso_utc(self.clock.now(), timespec="milliseconds"),
         )
 
     def points(self) -> list[Point]:
@@ -292,20 +161,20 @@ class GuidedRun:
             return list(self.plan.points)
         return [self.plan.point(p) for p in self.options.periods]
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[PointStatus]:
         """One row per selected point: done, runs, open run."""
         states = point_states(self.store, self.sha) if self._plan_recorded() else {}
         rows = []
         for pt in self.points():
             st = states.get(pt.period, PointState(pt.period))
             rows.append(
-                {
-                    "period": pt.period,
-                    "e_beam_mev": pt.e_beam_mev,
-                    "done": st.done,
-                    "runs": list(st.runs),
-                    "open_run": st.open_run,
-                }
+                PointStatus(
+                    period=pt.period,
+                    e_beam_mev=pt.e_beam_mev,
+                    done=st.done,
+                    runs=list(st.runs),
+                    open_run=st.open_run,
+                )
             )
         return rows
 
@@ -314,10 +183,10 @@ class GuidedRun:
         return bool(has(self.sha)) if has is not None else True
 
     # -- the run --------------------------------------------------------------------------
-    def run(self) -> list[dict[str, Any]]:
+    def run(self) -> list[PointStatus]:
         """Take every selected point not yet done; returns the status rows. Raises
         :class:`RunStopped` when a point cannot be completed (resume later)."""
-        self.store.record_plan(self.plan)
+        self.recorder.record_plan(self.plan)
         self.push_pending()
         for pt in self.points():
             st = point_states(self.store, self.sha).get(pt.period, PointState(pt.period))
@@ -340,13 +209,16 @@ class GuidedRun:
         pushed = {e.run_number for e in events if e.kind == KIND_PADME_PUSH}
         done: list[int] = []
         for ev in events:
-            if ev.kind != KIND_RUN_STARTED or ev.run_number in pushed or ev.period is None:
+            number = ev.run_number
+            if ev.kind != KIND_RUN_STARTED or number is None or number in pushed:
                 continue
-            if self._push(ev.period, ev.run_number, ev.payload):
-                done.append(ev.run_number)
+            if ev.period is not None and self._push(ev.period, number, ev.payload):
+                done.append(number)
         return done
 
-    def _push(self, period: int, number: int, started: dict[str, Any]) -> bool:
+    def _push(self, period: int, number: int, started: Mapping[str, Any]) -> bool:
+        if self.padme is None:
+            return False
         measured = {
             k: started[k]
             for k in (
@@ -391,10 +263,14 @@ class GuidedRun:
             self._append(KIND_RUN_ABANDONED, period, f"abandoned:{n}", outcome, run_number=n)
         if st.open_run is not None:
             n = st.open_run
-            started = _parse_utc(st.open_run_started_utc)
             left = 0.0
+            try:
+                started = parse_utc(st.open_run_started_utc)
+            except ValueError:
+                started = None
             if self.options.dwell_s is not None and started is not None:
-                left = max(0.0, self.options.dwell_s - (self.clock() - started))
+                ran_s = (self.clock.now() - started).total_seconds()
+                left = max(0.0, self.options.dwell_s - ran_s)
             self.ui.info(f"point {period}: run {n} is still open from an interrupted session")
             self._end_run(pt, n, left)
             return True
@@ -427,6 +303,7 @@ class GuidedRun:
                 settle_timeout_s=opts.settle_timeout_s,
                 on_poll=self.ui.on_poll,
             )
+            self.recorder.record(self.plan, verdict)
             self.ui.verdict(verdict, attempt)
             if verdict.level == FAIL:
                 if attempt < opts.max_attempts:
@@ -458,23 +335,22 @@ class GuidedRun:
         """Set-point steps for both dipoles (approach from the plan's branch side)."""
         from beamline.hysteresis import parameters
 
-        targets = {e: float(getattr(pt, attr)) for e, attr, _ in DIPOLES}
+        targets = {d.element: d.planned_current_a(pt) for d in dipoles()}
         if not (self.options.enable_writes and self.options.approach):
             return [targets]
         hp = parameters()
-        per: dict[str, list[float]] = {}
-        for element, target in targets.items():
+        now: dict[str, float] = {}
+        for element in targets:
             try:
-                now = self.checker.read_psu(element).current_setting_a
+                now[element] = self.checker.read_psu(element).current_setting_a
             except HardwareError:
-                now = math.nan
-            per[element] = approach_steps(now, target, pt.branch, hp.overshoot_a, hp.min_step_a)
-        n = max(len(v) for v in per.values())
-        return [{e: v[min(i, len(v) - 1)] for e, v in per.items()} for i in range(n)]
+                now[element] = math.nan
+        return combined_steps(now, targets, pt.branch, hp.overshoot_a, hp.min_step_a)
 
     def _write(self, pt: Point, steps: list[dict[str, float]]) -> None:
         period = pt.period
         ids: list[str] = []
+        assert self.writer is not None  # checked in __init__
         for i, step in enumerate(steps):
             for element, value in step.items():
                 try:
@@ -498,21 +374,21 @@ class GuidedRun:
     def _wait_setpoints(self, step: dict[str, float]) -> None:
         """Wait until the readbacks reach an intermediate (overshoot) step."""
         tol = self.checker.tol
-        deadline = time.monotonic() + (
-            self.options.settle_timeout_s
-            if self.options.settle_timeout_s is not None
-            else tol.settle_timeout_s
+        timeout_s = self.options.settle_timeout_s
+        deadline = self.clock.monotonic() + (
+            tol.settle.timeout_s if timeout_s is None else timeout_s
         )
-        while time.monotonic() < deadline:
+        while self.clock.monotonic() < deadline:
             try:
                 if all(
-                    abs(self.checker.read_psu(e).output_current_a - v) <= tol.readback_warn_a
+                    abs(self.checker.read_psu(e).output_current_a - v)
+                    <= tol.power_supply.readback_warn_a
                     for e, v in step.items()
                 ):
                     return
             except HardwareError:
                 pass
-            time.sleep(tol.settle_poll_interval_s)
+            self.clock.sleep(tol.settle.poll_interval_s)
 
     def _start_run(self, pt: Point, verdict: Verdict) -> int | None:
         period = pt.period
@@ -560,6 +436,7 @@ class GuidedRun:
                     run_number=number,
                 )
             return None
+        spot = verdict.beam_spot
         self._append(
             KIND_RUN_STARTED,
             period,
@@ -570,10 +447,9 @@ class GuidedRun:
                 "comment": comment,
                 "verdict": verdict.check_id,
                 "level": verdict.level,
-                "dhstb01_current_a": verdict.readings.get("DHSTB001", {}).get("output_current_a"),
-                "dhstb02_current_a": verdict.readings.get("DHSTB002", {}).get("output_current_a"),
-                "timepix_x_mm": (verdict.spot or {}).get("x_mm"),
-                "timepix_y_mm": (verdict.spot or {}).get("y_mm"),
+                **{d.plan_field: verdict.output_current_a(d.element) for d in dipoles()},
+                "timepix_x_mm": spot.x_mm if spot is not None else None,
+                "timepix_y_mm": spot.y_mm if spot is not None else None,
             },
             run_number=number,
         )
@@ -613,45 +489,3 @@ class GuidedRun:
         self._append(KIND_RUN_STOPPED, period, f"stopped:{number}", outcome, run_number=number)
         self._append(KIND_POINT_DONE, period, "done", {"runs": [number]})
         self.ui.info(f"point {period}: done (run {number})")
-
-
-def _parse_utc(text: str) -> float | None:
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.timestamp()
-
-
-def parse_periods(text: str | None) -> tuple[int, ...] | None:
-    """``"0,2,5"`` or ``"3:7"`` (inclusive) -> periods; None/empty -> all."""
-    if not text:
-        return None
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if ":" in part:
-                a, b = (int(x) for x in part.split(":"))
-                if b < a:
-                    raise ValueError
-                out.extend(range(a, b + 1))
-            else:
-                out.append(int(part))
-    except ValueError:
-        raise ScanplanError(f"--periods '{text}': use n,m,... or a:b") from None
-    return tuple(dict.fromkeys(out))
-
-
-def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts of points / done points and the run numbers of :meth:`GuidedRun.status`."""
-    rows = list(rows)
-    return {
-        "n_points": len(rows),
-        "n_done": sum(1 for r in rows if r["done"]),
-        "runs": [n for r in rows for n in r["runs"]],
-    }

@@ -1,0 +1,104 @@
+"""Model prediction of the TimePix spot for the step checker and the simulator.
+
+:class:`SpotPredictor` wraps :func:`beamline.spot.predict_spot` on one
+:class:`beamline.model.BeamLine` with a thread-safe LRU cache keyed by the currents rounded
+to ``resolution_a``; the defaults of spread, resolution and cache size come from
+``lattices/checks/tolerances.toml``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .tolerances import CheckTolerances
+
+if TYPE_CHECKING:  # heavy (xtrack) imports only when a model is built
+    from beamline.model import BeamLine
+    from beamline.spot import SpotPrediction
+
+#: beam-line settings the checker's model uses unless the plan names others
+DEFAULT_SETTINGS = "run3_2022"
+
+
+class SpotPredictor:
+    """Thread-safe, cached wrapper of :func:`beamline.spot.predict_spot` on one BeamLine.
+
+    Currents are rounded to ``resolution_a`` for the cache key (LRU of ``cache_size``), so
+    repeated predictions (simulator frames, polling) cost a dictionary look-up. The
+    BeamLine is built on first use (~1 s, most of it importing xtrack) unless given.
+    """
+
+    def __init__(
+        self,
+        settings: str | None = DEFAULT_SETTINGS,
+        *,
+        beamline: BeamLine | None = None,
+        rel_spread: float | None = None,
+        resolution_a: float | None = None,
+        cache_size: int | None = None,
+    ) -> None:
+        shipped = CheckTolerances.shipped()
+        self.settings = settings
+        self.rel_spread = shipped.spot.rel_spread if rel_spread is None else rel_spread
+        self.resolution_a = (
+            shipped.simulator.cache_resolution_a if resolution_a is None else resolution_a
+        )
+        self.cache_size = shipped.simulator.cache_size if cache_size is None else cache_size
+        self._bl = beamline
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[int, int], SpotPrediction] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def beamline(self) -> BeamLine:
+        with self._lock:
+            return self._beamline()
+
+    def _beamline(self) -> BeamLine:
+        if self._bl is None:
+            from beamline.model import BeamLine
+
+            self._bl = BeamLine(self.settings)
+        return self._bl
+
+    def predict(self, dhstb01_current_a: float, dhstb02_current_a: float) -> SpotPrediction:
+        """Predicted spot for the DHSTB01/DHSTB02 currents [A] (model input errors raise
+        :class:`beamline.errors.BeamlineInputError`)."""
+        from beamline.spot import predict_spot
+
+        if not (math.isfinite(dhstb01_current_a) and math.isfinite(dhstb02_current_a)):
+            from beamline.errors import BeamlineInputError
+
+            raise BeamlineInputError("dipole currents must be finite to predict the beam spot")
+        key = (
+            round(dhstb01_current_a / self.resolution_a),
+            round(dhstb02_current_a / self.resolution_a),
+        )
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return hit
+            self.misses += 1
+            i1, i2 = key[0] * self.resolution_a, key[1] * self.resolution_a
+            try:
+                with np.errstate(all="raise"):  # numpy's error state is per thread
+                    pred = predict_spot(self._beamline(), i1, i2, rel_spread=self.rel_spread)
+            except FloatingPointError as exc:
+                from beamline.errors import BeamlineInputError
+
+                raise BeamlineInputError(
+                    f"no model prediction for DHSTB01 {i1:.3f} A, DHSTB02 {i2:.3f} A "
+                    f"(optics undefined: {exc})"
+                ) from None
+            self._cache[key] = pred
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+            return pred
