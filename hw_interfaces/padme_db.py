@@ -10,29 +10,42 @@ PADME software: ``PADME_DB_HOST`` (default ``localhost``), ``PADME_DB_PORT`` (``
 ``PADME_DB_USER``, ``PADME_DB_PASSWD``, ``PADME_DB_NAME`` (``PadmeDAQ``). Every connection
 has connect, read and write timeouts.
 
-Errors (``hw_interfaces.db_errors``): server down or login refused ->
-:class:`PadmeDBUnavailable`; no write permission or read-only server ->
+Errors (``hw_interfaces.db_errors``): server down, restarting, connection lost, lock wait
+timeout or deadlock -> :class:`PadmeDBUnavailable` (retryable, exit 75); login refused, no
+user, unknown database or no access to it (a wrong ``PADME_DB_NAME``) ->
+:class:`PadmeDBAccessDenied`; no write permission or read-only server ->
 :class:`PadmeDBReadOnly`; missing table -> :class:`PadmeDBSchemaError`; unknown run or a
 constraint violation -> :class:`PadmeDBDataError`.
+
+Concurrency: sessions run at READ COMMITTED (every read sees the latest committed rows, no
+gap locks); :meth:`PadmeDBSession.lock_run` takes the InnoDB row lock of the ``run`` row
+(``SELECT ... FOR UPDATE``), so writers of the same run are serialised. A deadlock or lock
+wait timeout is :class:`PadmeDBLockConflict`; :meth:`PadmeDB.run_transaction` runs an
+idempotent transaction again a bounded number of times after one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from .db_errors import (
+    PadmeDBAccessDenied,
     PadmeDBDataError,
     PadmeDBError,
+    PadmeDBLockConflict,
     PadmeDBReadOnly,
     PadmeDBSchemaError,
     PadmeDBUnavailable,
 )
+
+T = TypeVar("T")
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 5501
@@ -49,9 +62,16 @@ MAX_PARA_VALUE_LEN = 1024
 MAX_LOG_TYPE_LEN = 128
 
 # MySQL/MariaDB error numbers we classify.
-_UNAVAILABLE = {1040, 1045, 1049, 1053, 1077, 1152, 1158, 1159, 1160, 1161, 2002, 2003, 2005}
-_UNAVAILABLE |= {2006, 2013, 2055}
-_READ_ONLY = {1036, 1044, 1142, 1143, 1227, 1290, 1792, 1836}
+# retryable: too many connections, shutdown in progress, aborted/lost connections, server
+# gone, lock wait timeout (1205), deadlock (1213), connection refused/lost (client 2xxx)
+_UNAVAILABLE = {1040, 1053, 1077, 1152, 1158, 1159, 1160, 1161, 2002, 2003, 2005}
+_LOCK_CONFLICT = {1205, 1213}
+_UNAVAILABLE |= {2006, 2013, 2055, 1927}
+# refusals of the login or of the database itself: 1045 access denied (password/user),
+# 1044 access denied to the database (also what a non-existent database looks like to an
+# account without global rights), 1049 unknown database
+_ACCESS = {1044, 1045, 1049}
+_READ_ONLY = {1036, 1142, 1143, 1227, 1290, 1792, 1836}
 _SCHEMA = {1054, 1146}
 _DATA = {1048, 1062, 1216, 1217, 1406, 1451, 1452}
 
@@ -145,12 +165,14 @@ class PadmeDBSession:
             raise self._db._translate(exc, what) from None
 
     # ---- reads ---------------------------------------------------------------------------
-    def read_run(self, number: int) -> RunRow:
-        """The ``run`` row of ``number``; :class:`PadmeDBDataError` if there is none."""
+    def read_run(self, number: int, *, for_update: bool = False) -> RunRow:
+        """The ``run`` row of ``number``; :class:`PadmeDBDataError` if there is none.
+        ``for_update`` row-locks it until the transaction ends (``SELECT ... FOR UPDATE``)."""
         rows = self._execute(
             "run",
             "SELECT number, name, user, run_type_id, status, time_create, time_init, "
-            "time_start, time_stop, total_events FROM run WHERE number = %s",
+            "time_start, time_stop, total_events FROM run WHERE number = %s"
+            + (" FOR UPDATE" if for_update else ""),
             (int(number),),
         )
         if not rows:
@@ -161,6 +183,11 @@ class PadmeDBSession:
             )
         return RunRow(*rows[0])
 
+    def lock_run(self, number: int) -> RunRow:
+        """The ``run`` row of ``number``, row-locked until the transaction ends: a second
+        writer of the same run waits here."""
+        return self.read_run(number, for_update=True)
+
     def next_run_number(self) -> int:
         """The number the next run would get: the highest run number plus one (1 if none)."""
         rows = self._execute("run", "SELECT COALESCE(MAX(number), 0) + 1 FROM run")
@@ -169,7 +196,9 @@ class PadmeDBSession:
     def config_para_name_id(self, name: str) -> int | None:
         """Id of a ``config_para_name`` row, ``None`` if the name is not known."""
         rows = self._execute(
-            "config_para_name", "SELECT id FROM config_para_name WHERE name = %s", (name,)
+            "config_para_name",
+            "SELECT id FROM config_para_name WHERE name = %s",
+            (name,),
         )
         return int(rows[0][0]) if rows else None
 
@@ -207,11 +236,21 @@ class PadmeDBSession:
         found = self.config_para_name_id(name)
         if found is not None:
             return found
-        return self._insert(
+        # INSERT IGNORE: a writer of another run may add the same new name at the same time;
+        # the unique key makes one of them win and the other read that row.
+        self._execute(
             "config_para_name",
-            "INSERT INTO config_para_name (name, description) VALUES (%s, %s)",
+            "INSERT IGNORE INTO config_para_name (name, description) VALUES (%s, %s)",
             (name, description),
         )
+        found = self.config_para_name_id(name)
+        if found is None:
+            raise PadmeDBDataError(
+                f"config parameter name {name!r} could not be added",
+                device=self._db.device,
+                key="config_para_name",
+            )
+        return found
 
     def add_run_config_para(self, run_number: int, name: str, value: object) -> int:
         """Add a ``run_config_para`` row (the name is added if unknown); returns its id."""
@@ -268,7 +307,7 @@ class PadmeDB:
         try:
             self.port = int(port_text)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise PadmeDBUnavailable(
+            raise PadmeDBAccessDenied(
                 f"PADME_DB_PORT must be an integer, got {port_text!r}", device="PadmeDAQ"
             ) from None
         self.user = user if user is not None else _env("PADME_DB_USER", None)
@@ -295,6 +334,23 @@ class PadmeDB:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         detail = exc.args[1] if len(exc.args) > 1 else str(exc)
         kw = {"device": self.device, "key": what}
+        if code in _ACCESS:
+            if code == 1045:
+                cause = f"login refused for user {self.user!r} (wrong user or password?)"
+            else:
+                cause = (
+                    f"database {self.database!r} does not exist or user {self.user!r} has no "
+                    "access to it (check PADME_DB_NAME)"
+                )
+            return PadmeDBAccessDenied(
+                f"PadmeDAQ at {self.host}:{self.port}: {cause} (MariaDB error {code})", **kw
+            )
+        if code in _LOCK_CONFLICT:
+            return PadmeDBLockConflict(
+                f"PadmeDAQ database at {self.address}: {what} met a concurrent writer "
+                f"({detail}); rolled back",
+                **kw,
+            )
         if code in _READ_ONLY:
             return PadmeDBReadOnly(
                 f"PadmeDAQ database at {self.address} is read-only for user {self.user!r}: "
@@ -319,7 +375,7 @@ class PadmeDB:
         import pymysql
 
         if not self.user:
-            raise PadmeDBUnavailable(
+            raise PadmeDBAccessDenied(
                 f"no user for the PadmeDAQ database at {self.address}: set PADME_DB_USER "
                 "or pass a user",
                 device=self.device,
@@ -337,6 +393,7 @@ class PadmeDB:
                 write_timeout=self.write_timeout_s,
                 autocommit=False,
                 charset="utf8mb4",
+                init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
             )
         except Exception as exc:
             raise self._translate(exc, "connect") from None
@@ -366,6 +423,20 @@ class PadmeDB:
                 conn.close()
             except Exception:
                 pass
+
+    def run_transaction(self, fn: Callable[[PadmeDBSession], T], *, attempts: int = 3) -> T:
+        """``fn(session)`` in one transaction, run again (at most ``attempts`` times in all,
+        with a short growing pause) after a :class:`PadmeDBLockConflict`. Only for ``fn``
+        that is idempotent (its rollback leaves nothing behind)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as s:
+                    return fn(s)
+            except PadmeDBLockConflict:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- one-transaction conveniences ----------------------------------------------------
     def ping(self) -> None:

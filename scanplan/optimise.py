@@ -86,11 +86,16 @@ def optimise_plan(
     objective: str | None = None,
     min_hours: float | None = None,
     n_masses: int | None = None,
+    likelihood: str = "simple",
 ) -> Optimisation:
     """Re-allocate the on-resonance beam hours of ``plan`` to minimise the expected limit on
     g over ``window_mev`` [MeV]. ``total_hours`` [h] of beam (default: the plan's own
     on-resonance beam hours); ``objective``, ``min_hours`` [h] per point and ``n_masses`` in
-    the window default to ``[optimise]`` of ``lattices/physics/scan_defaults.toml``."""
+    the window default to ``[optimise]`` of ``lattices/physics/scan_defaults.toml``.
+    ``likelihood`` "simple" or "published": with "published" the Fisher information of the
+    objective has each pass's free background line profiled out (as in PADME's published
+    likelihood, :func:`scanplan.analysis.planning.effective_information`) and the reported
+    before/uniform/after limits are that likelihood's (:func:`scanplan.sensitivity.expected_limits`)."""
     defaults = load_scan_defaults().optimise
     objective = defaults.objective if objective is None else objective
     min_hours = defaults.min_hours if min_hours is None else min_hours
@@ -127,9 +132,22 @@ def optimise_plan(
     if not np.any(a > 0):
         raise ScanplanError("no point of the plan has signal in the window")
 
+    if likelihood == "published":  # the free background line of each pass profiled out
+        from .analysis.params import load_likelihood_config
+        from .analysis.planning import effective_information
+
+        pivot = load_likelihood_config().background.pivot_sqrt_s_mev
+        on_pts = [q for q, f in zip(pts, free, strict=True) if f]
+        x_bkg = np.array([q.sqrt_s_mev - pivot for q in on_pts])
+        part = np.array([q.pass_index for q in on_pts])
+
     def fisher(x: NDArray) -> tuple[NDArray, NDArray]:
         t = x * total
         k = sig * sig * r * beta
+        if likelihood == "published":
+            u = r * t / (beta * (1.0 + k * t))
+            f, d_info_du = effective_information(u, a, beta, x_bkg, part)
+            return f, d_info_du * (r / (beta * (1.0 + k * t) ** 2)) * total
         f = np.sum(r * a * a / beta * t / (1.0 + k * t), axis=1)
         df_dt = r * a * a / beta / (1.0 + k * t) ** 2
         return f, df_dt * total  # derivative w.r.t. x
@@ -197,8 +215,21 @@ def optimise_plan(
     hours[free] = x * total
 
     def limits(h: NDArray) -> tuple[float, float]:
-        lim = expected_limits_from_arrays(masses, arr.with_pot(rate * h), model)
-        return float(np.mean(lim.g_median)), float(np.max(lim.g_median))
+        if likelihood == "published":
+            from .sensitivity import expected_limits
+
+            trial = plan.model_copy(
+                update={
+                    "points": [
+                        q.model_copy(update={"target_pot": float(r * t)})
+                        for q, r, t in zip(pts, rate, h, strict=True)
+                    ]
+                }
+            )
+            g = expected_limits(trial, masses, likelihood="published").g_median
+        else:
+            g = expected_limits_from_arrays(masses, arr.with_pot(rate * h), model).g_median
+        return float(np.mean(g)), float(np.max(g))
 
     uniform = hours0.copy()
     uniform[free] = total / n_free

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .analysis.replan_info import ReplanInfo
+from .analysis.spacing import SpacingInfo
 from .atomic import atomic_write_text
 from .errors import ScanplanError
 from .physics.params import (
@@ -161,6 +163,7 @@ class PlanInputs(_Record):
     max_step_mev: float = Field(gt=0)
     combined_step_mev: float = Field(ge=0)
     coarse_step_mev: float = Field(ge=0)
+    spacing: SpacingInfo | None = None
     passes: int = Field(ge=1)
     direction: Direction
     control: ControlSideName
@@ -191,6 +194,7 @@ class PlanInputs(_Record):
     branch_assumption: str = BRANCH_ASSUMPTION
     notes: list[str] = Field(default_factory=list)
     optimisation: OptimisationInfo | None = None
+    replan: ReplanInfo | None = None
 
 
 class Provenance(_Record):

@@ -151,9 +151,13 @@ class ExpectedLimits:
     g_minus1: NDArray
     g_plus1: NDArray
     cl: float
+    #: +-2 sigma band and the likelihood used ("simple" here, "published": scanplan.analysis)
+    g_minus2: NDArray | None = None
+    g_plus2: NDArray | None = None
+    likelihood: str = "simple"
 
     def rows(self) -> list[dict[str, float]]:
-        return [
+        rows = [
             {
                 "mass_mev": float(m),
                 "g2_upper_limit": float(g2),
@@ -170,6 +174,11 @@ class ExpectedLimits:
                 strict=True,
             )
         ]
+        if self.g_minus2 is not None and self.g_plus2 is not None:
+            for r, lo2, hi2 in zip(rows, self.g_minus2, self.g_plus2, strict=True):
+                r["g_upper_limit_minus2sigma"] = float(lo2)
+                r["g_upper_limit_plus2sigma"] = float(hi2)
+        return rows
 
 
 def expected_limits_from_arrays(
@@ -232,12 +241,41 @@ def default_masses_mev(plan: Plan, n: int | None = None) -> NDArray:
     return np.linspace(rs[0], rs[1], n) if rs[1] > rs[0] else rs[:1]
 
 
+LIKELIHOODS = ("simple", "published")
+
+
 def expected_limits(
-    plan: Plan, masses_mev: ArrayLike | None = None, *, cl: float | None = None
+    plan: Plan,
+    masses_mev: ArrayLike | None = None,
+    *,
+    cl: float | None = None,
+    likelihood: str = "simple",
 ) -> ExpectedLimits:
-    """Expected CLs upper limits of ``plan`` (its own physics model) on a mass grid [MeV]."""
+    """Expected CLs upper limits of ``plan`` (its own physics model) on a mass grid [MeV].
+
+    ``likelihood``: "simple" (this module: per-point nuisances only) or "published" (the
+    likelihood of PADME's published treatment, :mod:`scanplan.analysis.planning`, the one
+    ``scanplan analyse`` uses; with +-2 sigma bands)."""
     model = plan.inputs.physics
     masses = default_masses_mev(plan) if masses_mev is None else masses_mev
+    level = model.statistics.cl if cl is None else cl
+    if likelihood == "published":
+        from .analysis.planning import plan_expected_g
+
+        masses_arr, g = plan_expected_g(plan, model, masses, level)
+        return ExpectedLimits(
+            masses_mev=masses_arr,
+            g2_median=g[0.0] ** 2,
+            g_median=g[0.0],
+            g_minus1=g[-1.0],
+            g_plus1=g[1.0],
+            cl=level,
+            g_minus2=g[-2.0],
+            g_plus2=g[2.0],
+            likelihood="published",
+        )
+    if likelihood != "simple":
+        raise ScanplanError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     return expected_limits_from_arrays(masses, plan_arrays(plan), model, cl=cl)
 
 
@@ -356,7 +394,9 @@ def toy_cls_cell(cell: ToyCell) -> float:
 class ToyGrid:
     """Toy CLs on a grid: ``masses_mev`` [MeV] x ``couplings`` (g), ``cls`` (n_mass, n_g),
     the expected limit ``g_limit`` per mass (log-interpolated crossing of 1 - cl, NaN if
-    not crossed), ``n_toys``, ``seed``."""
+    not crossed), ``n_toys``, ``seed``; ``n_clipped`` cells whose toy ratio
+    ``P_sb / P_b`` fell outside [0, 1] (a statistical fluctuation of the toys, mostly where
+    the signal is negligible) and was clipped to the interval."""
 
     masses_mev: NDArray
     couplings: NDArray
@@ -365,6 +405,14 @@ class ToyGrid:
     cl: float
     n_toys: int
     seed: int
+    n_clipped: int = 0
+
+
+def clip_probabilities(values: NDArray) -> tuple[NDArray, int]:
+    """``values`` clipped to [0, 1] and how many were outside (NaN stays NaN, not counted)."""
+    arr = np.asarray(values, dtype=float)
+    outside = int(np.count_nonzero((arr < 0.0) | (arr > 1.0)))
+    return np.clip(arr, 0.0, 1.0), outside
 
 
 def _crossing(couplings: NDArray, cls_row: NDArray, alpha: float) -> float:
@@ -428,8 +476,10 @@ def toy_cls_grid(
     """Toy-MC expected CLs over mass x coupling, one Dask task per cell
     (:func:`beamline.parallel.map_ordered`).
 
-    ``scheduler``: None or "local" for a local cluster of ``n_workers`` processes, "sync" for
-    no Dask, or the address of an existing Dask scheduler. ``on_done(i)`` is called as cell
+    ``scheduler``: None or "local" for a local cluster of ``n_workers`` processes (or
+    ``$DASK_SCHEDULER_ADDRESS`` if set), "sync" for no Dask, or the address of an existing
+    Dask scheduler (``tcp://host:port`` or ``host:port``). CLs values are clipped to [0, 1]
+    (``n_clipped`` counts them). ``on_done(i)`` is called as cell
     ``i`` finishes (progress). Results are identical for a fixed ``seed`` whatever the
     scheduler and number of workers.
     """
@@ -439,7 +489,8 @@ def toy_cls_grid(
     values = map_ordered(
         toy_cls_cell, cells, scheduler=scheduler or "local", n_workers=n_workers, on_done=on_done
     )
-    cls = np.asarray(values, dtype=float).reshape(len(masses_mev), len(couplings))
+    clipped, n_clipped = clip_probabilities(np.asarray(values, dtype=float))
+    cls = clipped.reshape(len(masses_mev), len(couplings))
     model = plan.inputs.physics
     alpha = 1.0 - model.statistics.cl
     g = np.asarray(couplings, dtype=float)
@@ -452,4 +503,5 @@ def toy_cls_grid(
         cl=model.statistics.cl,
         n_toys=n_toys,
         seed=seed,
+        n_clipped=n_clipped,
     )

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || need+=(mariadb-server)
+# g++ compiles the test reader of the offline table built like PADME's OfflineServer
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing Debian packages: ${need[*]}"
     SUDO=""

@@ -48,9 +48,11 @@ def test_runenergy_with_runs_file_to_output_file(tmp_path, plan_file):
 
 
 def test_stdout_and_json(tmp_path, plan_file):
-    proc = run(tmp_path, "export", "plan.json", "-f", "offline-db", "--table-format", "2025")
+    (tmp_path / "runs.txt").write_text("0 11\n1 12\n2 13\n3 14\n")
+    proc = run(tmp_path, "export", "plan.json", "-f", "offline-db", "--table-format", "2025",
+               "--runs", "runs.txt")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    rows = [ln.split() for ln in proc.stdout.splitlines()]
+    rows = [ln.split("\t") for ln in proc.stdout.splitlines()]
     assert [len(r) for r in rows] == [49] * 4
     assert [int(r[45]) for r in rows] == [0, 1, 2, 3]
     data = json.loads(
@@ -62,8 +64,7 @@ def test_stdout_and_json(tmp_path, plan_file):
         f"plan={plan_file.content_sha256[:12]}",
         "period=2",
     ]
-    proc = run(tmp_path, "export", "plan.json", "-f", "mc-macro", "--field-convention", "arc_equivalent",
-               "--quad-polarity", "-,+,-,+")  # fmt: skip
+    proc = run(tmp_path, "export", "plan.json", "-f", "mc-macro", "--quad-polarity", "-,+,-,+")
     assert proc.returncode == 0, proc.stderr
     grads = [
         float(ln.split()[1])

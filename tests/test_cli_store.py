@@ -81,7 +81,7 @@ def test_record_history_and_export_from_store(tmp_path):
     text = run(tmp_path, "export", "plan.json", "-f", "runenergy", "--energy", "applied").stdout
     assert text.split() == ["50290", "286.988"]
     row = run(tmp_path, "export", "plan.json", "-f", "offline-db", "--energy", "applied").stdout
-    assert float(row.split()[3]) == 286.9876
+    assert row.split()[3] == "286.99"  # 2 decimals, as PADME's table
     human = run(tmp_path, "store", "history", "--latest")
     assert human.returncode == 0 and "run_started" in human.stdout
 
@@ -142,11 +142,10 @@ def test_push_padme_errors_exit_2_and_write_nothing(tmp_path, mariadb_server, db
     save_plan(plan, tmp_path / "plan.json")
     args = ["store", "push-padme", "--run", "50285", "--period", "0", "--plan", "plan.json"]
     port = str(free_port())
-    assert_user_error(
-        run(tmp_path, *args, "--db-host", "127.0.0.1", "--db-port", port, "--db-user", "u"),
-        "unavailable",
-        f"127.0.0.1:{port}",
-    )
+    down = run(tmp_path, *args, "--db-host", "127.0.0.1", "--db-port", port, "--db-user", "u")
+    assert down.returncode == 75, down.stderr  # EX_TEMPFAIL: retry later
+    assert down.stderr.startswith("error:") and "unavailable" in down.stderr
+    assert f"127.0.0.1:{port}" in down.stderr and len(down.stderr.strip().splitlines()) == 1
     user = f"ro_{uuid.uuid4().hex[:6]}"
     create_user(mariadb_server, user, "pw", [f"SELECT ON `{dbname}`.*"])
     assert_user_error(

@@ -18,6 +18,7 @@ from fixtures.padmedaq import (
 )
 
 from hw_interfaces.db_errors import (
+    PadmeDBAccessDenied,
     PadmeDBDataError,
     PadmeDBReadOnly,
     PadmeDBSchemaError,
@@ -168,17 +169,28 @@ def test_server_down_is_a_clear_error_quickly():
     t0 = time.monotonic()
     with pytest.raises(PadmeDBUnavailable, match="unavailable") as info:
         db.next_run_number()
+    assert info.value.exit_code == 75 and info.value.retryable
     assert time.monotonic() - t0 < 5
     assert "127.0.0.1" in str(info.value)
 
 
-def test_wrong_password_and_missing_user(mariadb_server, dbname, monkeypatch):
+def test_wrong_password_missing_user_and_wrong_database_name(mariadb_server, dbname, monkeypatch):
     bad = padme_db(mariadb_server, dbname, password="wrong")
-    with pytest.raises(PadmeDBUnavailable):
+    with pytest.raises(PadmeDBAccessDenied, match="login refused") as info:
         bad.next_run_number()
+    assert info.value.exit_code == 2 and not info.value.retryable
+    # a wrong PADME_DB_NAME: the admin sees "unknown database" (1049), a limited account
+    # "access denied to database" (1044); both name the database, neither is a write refusal
+    with pytest.raises(PadmeDBAccessDenied, match="'PadmeDAQ_typo' does not exist") as info:
+        padme_db(mariadb_server, "PadmeDAQ_typo").next_run_number()
+    assert "read-only" not in str(info.value)
+    user = f"lim_{uuid.uuid4().hex[:6]}"
+    create_user(mariadb_server, user, "pw", [f"SELECT, INSERT ON `{dbname}`.*"])
+    with pytest.raises(PadmeDBAccessDenied, match="PADME_DB_NAME"):
+        padme_db(mariadb_server, "PadmeDAQ_typo", user, "pw").next_run_number()
     for var in ("PADME_DB_USER", "PADME_DB_HOST", "PADME_DB_PORT", "PADME_DB_NAME"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(PadmeDBUnavailable, match="PADME_DB_USER"):
+    with pytest.raises(PadmeDBAccessDenied, match="PADME_DB_USER"):
         PadmeDB().next_run_number()
 
 
@@ -192,7 +204,7 @@ def test_environment_parameters(mariadb_server, dbname, monkeypatch):
     assert db.address == f"{mariadb_server.host}:{mariadb_server.port}/{dbname}"
     assert db.read_run(50285).number == 50285
     monkeypatch.setenv("PADME_DB_PORT", "fivefiveoh")
-    with pytest.raises(PadmeDBUnavailable, match="PADME_DB_PORT"):
+    with pytest.raises(PadmeDBAccessDenied, match="PADME_DB_PORT"):
         PadmeDB()
 
 

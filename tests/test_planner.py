@@ -31,6 +31,7 @@ def plan_2022():
     req = PlanRequest(
         energy_range_mev=RANGE_2022,
         lorentz_width_mev=0.0,
+        spacing_rule="published",  # the 2022 half-width rule (issue 13 default is robust)
         bes=0.0025,
         extrapolate=True,  # 300.1 MeV is just past the trusted range of the mean calibration
         control_energies_mev=CONTROL_2022,
@@ -136,7 +137,8 @@ def test_beam_time_from_intensity_and_budget() -> None:
 
 
 def test_default_plan_uses_the_voigt_width_and_ascending_option() -> None:
-    p = plan_scan(PlanRequest(mass_range_mev=(16.4, 17.5)))
+    # the published half-width rule (the default is the robust rule of issue 13)
+    p = plan_scan(PlanRequest(mass_range_mev=(16.4, 17.5), spacing_rule="published"))
     on = sorted(_on(p), key=lambda q: q.e_beam_mev)
     # Voigt FWHM at the low end (Olivero): sigma = 0.0025 x 262.66, gamma 1.72
     fg, fl = 2.3548 * 0.0025 * on[0].e_beam_mev, 3.44
@@ -296,6 +298,7 @@ def test_width_at_the_centre_gives_the_47_points_of_2022() -> None:
             extrapolate=True,
             control="none",
             width_reference="centre",
+            spacing_rule="published",
         )
     )
     half_width = 0.5 * 2.3548 * 0.0025 * 0.5 * sum(RANGE_2022)

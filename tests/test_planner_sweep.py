@@ -42,8 +42,10 @@ def test_sweep_on_local_cluster_equals_sync_and_compare_is_symmetric() -> None:
     ) as cluster:
         local = sweep_options(BASE, variations, scheduler=cluster.scheduler_address)
     assert sync == local
-    a = plan_scan(PlanRequest(mass_range_mev=(16.6, 17.2), control="none", step_fraction=0.3))
-    b = plan_scan(PlanRequest(mass_range_mev=(16.6, 17.2), control="none"))
+    # the published half-width rule, where the step fraction decides the spacing
+    kw = {"mass_range_mev": (16.6, 17.2), "control": "none", "spacing_rule": "published"}
+    a = plan_scan(PlanRequest(**kw, step_fraction=0.3))
+    b = plan_scan(PlanRequest(**kw))
     ab, ba = compare_plans(a, b), compare_plans(b, a)
     np.testing.assert_allclose(ab.limits[0].g_median, ba.limits[1].g_median)
     rows = {r["metric"]: r for r in ab.rows}

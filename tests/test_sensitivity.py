@@ -32,7 +32,9 @@ def one_point():
 
 @pytest.fixture(scope="module")
 def few_points():
-    p = plan_scan(PlanRequest(energy_range_mev=(278.0, 284.0), control="none"))
+    p = plan_scan(
+        PlanRequest(energy_range_mev=(278.0, 284.0), control="none", spacing_rule="published")
+    )
     assert 3 <= len(p.points) <= 5
     return p
 

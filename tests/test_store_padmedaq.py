@@ -86,6 +86,8 @@ def test_push_again_adds_nothing_and_a_conflict_writes_nothing(mariadb_server, d
     assert more.added == ["scanplan.measured.runPOT"]
     before = _counts(mariadb_server, dbname)
     with pytest.raises(ScanplanError, match="already has different scanplan values"):
+        store.push_run_conditions(plan, 1, 50285, measured={"runPOT": 7.2e9, "brand_new_name": 1})
+    with pytest.raises(ScanplanError, match="tag says period 1, this push says period 2"):
         store.push_run_conditions(plan, 2, 50285, measured={"brand_new_name": 1})
     with pytest.raises(ScanplanError, match="nothing was written"):
         store.push_run_conditions(make_plan(3, name="other"), 1, 50285)

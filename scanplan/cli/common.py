@@ -43,21 +43,23 @@ def register_user_error(exc_type: type[BaseException]) -> None:
         USER_ERRORS = (*USER_ERRORS, exc_type)
 
 
-def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the exit to raise (code 2)."""
+def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the exit to raise (default code 2)."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_USER_ERROR)
+    return typer.Exit(code)
 
 
 def guarded(fn: F) -> F:
-    """Decorator for commands: known input errors become one line on stderr and exit 2."""
+    """Decorator for commands: known input errors become one line on stderr and exit 2 (or
+    the error's own ``exit_code``, e.g. 75 EX_TEMPFAIL for a retryable database outage)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            raise fail(str(exc)) from None
+            code = getattr(exc, "exit_code", EXIT_USER_ERROR)
+            raise fail(str(exc), code if isinstance(code, int) else EXIT_USER_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ScanplanError
-from .common import console, guarded, print_json, rich_table
+from .common import console, err_console, guarded, print_json, rich_table
 
 
 def _store_for(path: Path | None, *, required: bool) -> Any:
@@ -44,12 +44,83 @@ def applied_energies_by_run(store: Any, plan_sha: str) -> dict[int, float]:
     return out
 
 
+def run_times_by_run(store: Any, plan_sha: str) -> dict[int, tuple[int | None, int | None]]:
+    """run -> (start, stop) integer UTC seconds from the plan's run_started / run_stopped
+    events (the start payload's ``start_time_utc`` if given, else the event time)."""
+    from hw_interfaces.clock import parse_utc
+    from scanplan.store.base import KIND_RUN_STARTED, KIND_RUN_STOPPED
+
+    starts: dict[int, int] = {}
+    stops: dict[int, int] = {}
+    for ev in store.history(plan_sha256=plan_sha, kinds=[KIND_RUN_STARTED, KIND_RUN_STOPPED]):
+        if ev.run_number is None:
+            continue
+        if ev.kind == KIND_RUN_STARTED:
+            when = ev.payload.get("start_time_utc") or ev.time_utc
+            starts.setdefault(ev.run_number, int(parse_utc(when).timestamp()))
+        else:
+            stops[ev.run_number] = int(parse_utc(ev.time_utc).timestamp())
+    return {r: (starts.get(r), stops.get(r)) for r in sorted(set(starts) | set(stops))}
+
+
+def recorded_by_period(store: Any, plan_sha: str) -> dict[int, dict[str, float]]:
+    """period -> {"pot", "n_obs"}: sums over the period's runs of the latest recorded
+    ``measured`` values (``runPOT``/``pot``, ``n_obs``/``n2cl``) where any run has one."""
+    out: dict[int, dict[str, float]] = {}
+    latest: dict[tuple[int, int], dict[str, Any]] = {}
+    for ev in store.history(plan_sha256=plan_sha, kinds=["measured"]):
+        if ev.run_number is not None and ev.period is not None:
+            latest.setdefault((ev.period, ev.run_number), {}).update(ev.payload)
+    for (period, _run), payload in sorted(latest.items()):
+        for key, names in (("pot", ("runPOT", "pot")), ("n_obs", ("n_obs", "n2cl"))):
+            value = next((payload[n] for n in names if n in payload), None)
+            if value is not None:
+                out.setdefault(period, {}).setdefault(key, 0.0)
+                out[period][key] += float(value)
+    return out
+
+
+@guarded
+def import_root(
+    root_file: Annotated[Path, typer.Argument(help="ROOT file of PADME's graphs.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Observed-scan table (CSV) to write.")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """Read PADME's statistical-treatment graphs into the observed-scan table (CSV)."""
+    from scanplan.atomic import atomic_write_text
+    from scanplan.exports.root_graphs import read_observed_scan
+
+    df = read_observed_scan(root_file)
+    atomic_write_text(output, df.to_csv(index=False, float_format="%.17g"))
+    rows = df.to_dict(orient="records")
+    if json_out:
+        print_json({"output": str(output), "rows": rows})
+        return
+    cols = [
+        ("period", "period", "d"),
+        ("scan_part", "part", "d"),
+        ("sqrt_s_mev", "√s [MeV]", ".4f"),
+        ("pot", "POT", ".3e"),
+        ("n_obs", "N obs", ".1f"),
+        ("sig_eff", "ε", ".4f"),
+        ("bkg_per_pot", "B/POT", ".3e"),
+    ]
+    console.print(rich_table(f"observed scan from {root_file} -> {output}", rows, cols))
+
+
 @guarded
 def export(
     plan_file: Annotated[Path, typer.Argument(help="Plan JSON written by 'scanplan plan'.")],
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="runenergy | offline-db | mc-macro | csv | sor-tag"),
+        typer.Option(
+            "--format",
+            "-f",
+            help="runenergy | offline-db | mc-macro | csv | sor-tag | root (PADME's "
+            "statistical-treatment graphs; needs -o)",
+        ),
     ],
     table_format: Annotated[
         str,
@@ -81,20 +152,35 @@ def export(
         ),
     ] = "planned",
     header: Annotated[
-        bool, typer.Option("--header", help="offline-db: add a '#' column-name line.")
+        bool,
+        typer.Option(
+            "--comment-header",
+            help="offline-db: add a '#' column-name line for people. PADME's OfflineServer "
+            "does NOT accept it (its reader stops advancing and never ends): never give such "
+            "a file to PADME's analysis.",
+        ),
     ] = False,
-    field_convention: Annotated[
+    pot: Annotated[
+        str,
+        typer.Option(
+            help="offline-db runPOT: 'store' (the store's recorded POT, 0.0 if none) or "
+            "'planned' (target_pot shared over the point's runs where none is recorded; "
+            "those runs are listed on stderr and in --json)."
+        ),
+    ] = "store",
+    dhstb02_label: Annotated[
         str | None,
         typer.Option(
-            help="mc-macro dipole fields: 'calibration' (B of the calibration; the default) "
-            "or 'arc_equivalent' (p / (c rho_geom))."
+            help="offline-db DHSTB02Energy label convention (run3_2022, run4_2025; default: "
+            "the table format's)."
         ),
     ] = None,
     quad_polarity: Annotated[
         str | None,
         typer.Option(
-            help="mc-macro signs of Q1..Q4 gradients, e.g. +,-,+,- (default: the PADME "
-            "simulation's, scanplan.exports.mc_macro)."
+            help="mc-macro polarity of Q1..Q4, e.g. +,-,+,- (+1 = what PadmeMC does with a "
+            "positive Q1 gradient; PadmeMC negates Q2 and Q4 itself, so the default +,-,+,- "
+            "of scanplan.exports.mc_macro writes all positive)."
         ),
     ] = None,
     output: Annotated[
@@ -109,8 +195,12 @@ def export(
     from scanplan.exports.mc_macro import McMacroOptions, parse_polarity
     from scanplan.records import load_plan
 
-    if fmt not in FORMATS:
-        raise ScanplanError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    if fmt not in FORMATS and fmt != "root":
+        raise ScanplanError(
+            f"unknown export format {fmt!r}; known: {', '.join([*FORMATS, 'root'])}"
+        )
+    if fmt == "root" and output is None:
+        raise ScanplanError("-f root writes a binary ROOT file: give -o FILE.root")
     plan = load_plan(plan_file)
     sha = plan_sha256(plan)
     run_map = None
@@ -126,6 +216,7 @@ def export(
             runs_source = f"store {st.path}"
         if st.has_plan(sha):
             measured = measured_by_run(st, sha)
+    run_times = run_times_by_run(st, sha) if st is not None and st.has_plan(sha) else None
     energies = None
     if energy not in ("planned", "applied"):
         raise ScanplanError(f"--energy must be 'planned' or 'applied', got {energy!r}")
@@ -141,12 +232,11 @@ def export(
                 f"no applied e_beam_mev recorded for run(s) {', '.join(map(str, missing[:5]))}"
                 f"{' ...' if len(missing) > 5 else ''}; use --energy planned or record them"
             )
-    mc_choices: dict[str, Any] = {}
-    if field_convention is not None:
-        mc_choices["field_convention"] = field_convention
-    if quad_polarity is not None:
-        mc_choices["quad_polarity"] = parse_polarity(quad_polarity)
-    mc = McMacroOptions(**mc_choices)
+    mc = (
+        McMacroOptions(quad_polarity=parse_polarity(quad_polarity))
+        if quad_polarity is not None
+        else McMacroOptions()
+    )
     options = ExportOptions(
         runs=run_map or None,
         table_format=table_format,
@@ -155,8 +245,46 @@ def export(
         energies_mev=energies,
         mc=mc,
         header=header,
+        run_times_s=run_times,
+        pot=pot,
+        dhstb02_label=dhstb02_label,
     )
-    text = export_text(plan, fmt, options)
+    notes: dict[str, Any] = {}
+    if fmt == "root":
+        from scanplan.exports.root_graphs import write_root_graphs
+
+        recorded = recorded_by_period(st, sha) if st is not None and st.has_plan(sha) else {}
+        assert output is not None
+        write_root_graphs(plan, output, periods=period or None, recorded=recorded)
+        root_summary: dict[str, Any] = {
+            "format": fmt,
+            "plan_sha256": sha,
+            "output": str(output),
+            "recorded_periods": sorted(recorded),
+        }
+        if json_out:
+            print_json(root_summary)
+        else:
+            console.print(f"ROOT graphs of plan {sha[:12]} written to {output}")
+        return
+    if fmt == "offline-db":
+        from scanplan.exports import offline_table_of
+
+        table = offline_table_of(plan, options)
+        text = table.text
+        notes = {
+            "dhstb02_label": table.label_convention,
+            "planned_pot_runs": list(table.planned_pot_runs),
+            "missing_pot_runs": list(table.missing_pot_runs),
+            "missing_time_runs": list(table.missing_time_runs),
+        }
+        if table.planned_pot_runs:
+            err_console.print(
+                f"note: runPOT of run(s) {', '.join(map(str, table.planned_pot_runs))} is the "
+                "PLANNED POT (target_pot / runs of the point), not a recorded one"
+            )
+    else:
+        text = export_text(plan, fmt, options)
     n_lines = len(text.splitlines())
     summary = {
         "format": fmt,
@@ -165,6 +293,7 @@ def export(
         "lines": n_lines,
         "runs_source": runs_source,
         "table_format": table_format if fmt == "offline-db" else None,
+        **notes,
     }
     if output is not None:
         atomic_write_text(output, text)

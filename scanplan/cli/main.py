@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
+from . import analyse as _analyse
 from . import calib as _calib
 from . import check as _check
 from . import common
@@ -28,11 +30,40 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: no rich markup (it would turn "a:b:step" into an emoji and "[MeV]"
+    # into a style tag) and boolean flags shown as flags, not "<bool>"
+    rich_markup_mode=None,
 )
 
 
+def tool_version() -> str:
+    """The installed version of btf-scanplan (``0+unknown`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("btf-scanplan")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"scanplan {tool_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Plan and run resonant energy scans on the BTF -> PADME line."""
 
 
@@ -49,7 +80,10 @@ app.command("sensitivity")(_study.sensitivity)
 app.command("compare")(_study.compare)
 app.command("optimise")(_study.optimise)
 app.command("sweep")(_study.sweep)
+app.command("analyse")(_analyse.analyse)
+app.command("replan")(_analyse.replan)
 app.command("export")(_export.export)
+app.command("import-root")(_export.import_root)
 app.add_typer(_store.app, name="store")
 # control room
 app.add_typer(_hw.app, name="hw")

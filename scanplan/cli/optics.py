@@ -24,12 +24,16 @@ def optics(
     plot: Annotated[
         Path | None, typer.Option(help="Write a PNG of beta_x, beta_y and D_x along s.")
     ] = None,
+    tfs: Annotated[
+        Path | None,
+        typer.Option(help="Write the whole twiss table as a MAD-X TFS file (tfs-pandas)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Optics table at SLTB2..TimePix for a settings entry and beam energy."""
     from scanplan.optics import optics_report
 
-    report = optics_report(settings=settings, energy_mev=energy_mev, plot_path=plot)
+    report = optics_report(settings=settings, energy_mev=energy_mev, plot_path=plot, tfs_path=tfs)
     if json_out:
         print_json(report.rows)
         return
@@ -53,3 +57,5 @@ def optics(
     console.print(rich_table(title, report.rows, columns))
     if plot is not None:
         console.print(f"plot written to {plot}")
+    if tfs is not None:
+        console.print(f"TFS twiss table written to {tfs}")

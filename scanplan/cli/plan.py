@@ -211,6 +211,13 @@ def plan(
         float | None, typer.Option(help="Override w_L [MeV] (0: Gaussian line, 2022 rule).")
     ] = None,
     reference_coupling: Annotated[float | None, typer.Option(help="g for expected signal.")] = None,
+    spacing_rule: Annotated[
+        str | None,
+        typer.Option(
+            help="robust (default: signal lost midway between points <= 10 % under the "
+            "pessimistic line shape) or published (the half-width rule alone)."
+        ),
+    ] = None,
     settings: Annotated[str | None, typer.Option(help="Settings name (slits, quads).")] = None,
     quad_scaling: Annotated[
         str, typer.Option(help=f"Quadrupole currents: {choice(QuadScaling)}.")
@@ -258,6 +265,7 @@ def plan(
         spread_scheduler=scheduler,
         lorentz_width_mev=lorentz_width_mev,
         reference_coupling=reference_coupling,
+        spacing_rule=spacing_rule,
         settings=settings,
         quad_scaling=quad_scaling,
         energy_scale=energy_scale,
@@ -276,8 +284,28 @@ def plan(
         print_json(result.model_dump(mode="json"))
         return
     _print_plan(result)
+    _print_expected_limit(result)
     if output is not None:
         console.print(f"plan written to {output} (sha256 {result.content_sha256[:12]})")
+
+
+def _print_expected_limit(p: Any) -> None:
+    """The plan's expected 90 % CL limit at the centre of its range with its bands
+    (published likelihood, as ``scanplan sensitivity``); skipped below 3 points."""
+    from scanplan.sensitivity import default_masses_mev, expected_limits
+
+    if sum(q.kind != "control" for q in p.points) < 3:
+        return
+    mass = default_masses_mev(p, 3)[1:2]
+    lim = expected_limits(p, mass, likelihood="published")
+    if lim.g_minus2 is None or lim.g_plus2 is None:  # pragma: no cover - published has them
+        return
+    console.print(
+        f"expected {lim.cl:.0%} CL limit at M = {mass[0]:.3f} MeV (published likelihood): "
+        f"g < {lim.g_median[0]:.3e}  [±1σ {lim.g_minus1[0]:.3e}..{lim.g_plus1[0]:.3e}, "
+        f"±2σ {lim.g_minus2[0]:.3e}..{lim.g_plus2[0]:.3e}]",
+        highlight=False,
+    )
 
 
 def announce_plot(path: Path, quiet: bool) -> None:
@@ -298,6 +326,16 @@ def _print_plan(p: Any) -> None:
         else ("beam_start_h", "beam start [h]", ".1f")
     )
     console.print(rich_table(title, _point_rows(p), [*POINT_COLUMNS, when]))
+    if inp.spacing is not None:
+        sp = inp.spacing
+        losses = ", ".join(f"{k} {v:.1%}" for k, v in sp.midway_loss.items())
+        console.print(
+            f"spacing rule {sp.rule}: signal lost midway between points at "
+            f"{sp.loss_at_e_beam_mev:.1f} MeV: {losses} (the half-width rule's "
+            f"{sp.half_width_step_mev:.3f} MeV step would lose "
+            f"{sp.midway_loss_half_width['pessimistic']:.1%} pessimistic)",
+            highlight=False,
+        )
     for note in inp.notes:
         console.print(f"note: {note}", highlight=False)
 

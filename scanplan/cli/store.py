@@ -238,7 +238,12 @@ def push_padme(
     db_name: DbNameOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write a run's conditions to PadmeDAQ: scanplan.* run_config_para rows + SOR tag."""
+    """Write a run's conditions to PadmeDAQ: scanplan.* run_config_para rows + SOR tag.
+
+    One transaction holding the run's row lock (concurrent pushes leave one copy). Refused
+    (exit 2) if the run's start-of-run tag names another period or plan. Exit 75
+    (EX_TEMPFAIL) when the database is unreachable or restarting: retry later.
+    """
     from scanplan.records import load_plan
     from scanplan.store.base import KIND_APPLIED, KIND_MEASURED, KIND_PADME_PUSH
     from scanplan.store.padmedaq import PadmeDAQStore

@@ -52,6 +52,13 @@ def sensitivity(
         typer.Option(help="Dask scheduler address (default: local cluster; 'sync': none)."),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Local Dask workers.")] = None,
+    likelihood: Annotated[
+        str,
+        typer.Option(
+            help="published: PADME's published likelihood (as scanplan analyse); "
+            "simple: per-point nuisances only (the toy grid uses this one)."
+        ),
+    ] = "published",
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Expected CLs upper limit on g versus mass (Asimov; optional toy-MC grid on Dask)."""
@@ -62,10 +69,11 @@ def sensitivity(
 
     p = load_plan(plan_file)
     masses = np.array(parse_range(masses_mev, "--masses-mev")) if masses_mev else None
-    lim = expected_limits(p, masses)
+    lim = expected_limits(p, masses, likelihood=likelihood)
     cov = coverage(p)
     out: dict[str, Any] = {
         "file": str(plan_file),
+        "likelihood": lim.likelihood,
         "cl": lim.cl,
         "covered_sqrt_s_mev": [cov.covered_lo_mev, cov.covered_hi_mev],
         "limits": lim.rows(),
@@ -106,6 +114,7 @@ def sensitivity(
             "cls": grid.cls.tolist(),
             "g_limit_toys": grid.g_limit.tolist(),
             "g_limit_asimov": asimov.g_median.tolist(),
+            "n_clipped": grid.n_clipped,
         }
     if plot is not None:
         from scanplan.plots.plan import plot_sensitivity
@@ -124,9 +133,11 @@ def sensitivity(
         ("g_upper_limit_plus1sigma", "+1σ", ".3e"),
         ("g2_upper_limit", "g² limit", ".3e"),
     ]
-    console.print(
-        rich_table(f"Expected {lim.cl:.0%} CLs limits (Asimov) — {plan_file}", rows[::step], cols)
-    )
+    if lim.g_minus2 is not None:
+        cols[2:2] = [("g_upper_limit_minus2sigma", "-2σ", ".3e")]
+        cols[5:5] = [("g_upper_limit_plus2sigma", "+2σ", ".3e")]
+    title = f"Expected {lim.cl:.0%} CLs limits (Asimov, {lim.likelihood} likelihood) — {plan_file}"
+    console.print(rich_table(title, rows[::step], cols))
     console.print(
         f"sqrt(s) coverage (exposure >= 50 % of median): {cov.covered_lo_mev:.3f}..{cov.covered_hi_mev:.3f} MeV"
     )
@@ -148,6 +159,11 @@ def sensitivity(
                 ],
             )
         )
+        if grid.n_clipped:
+            console.print(
+                f"note: {grid.n_clipped} of {grid.cls.size} toy CLs values fell outside [0, 1] "
+                "(toy fluctuation) and were clipped"
+            )
 
 
 @guarded
@@ -209,6 +225,12 @@ def optimise(
     min_hours: Annotated[
         float, typer.Option(help="Minimum beam hours per point.")
     ] = SCAN_DEFAULTS.optimise.min_hours,
+    likelihood: Annotated[
+        str,
+        typer.Option(
+            help="Likelihood of the reported limits: published (as scanplan analyse) or simple."
+        ),
+    ] = "published",
     json_out: Annotated[
         bool, typer.Option("--json", help="Print summary and hours as JSON.")
     ] = False,
@@ -224,6 +246,7 @@ def optimise(
         total_hours=total_hours,
         objective=objective,
         min_hours=min_hours,
+        likelihood=likelihood,
     )
     sealed = res.plan.sealed()
     save_plan(sealed, output)
@@ -242,6 +265,7 @@ def optimise(
                 "output": str(output),
                 "content_sha256": sealed.content_sha256,
                 **res.summary(),
+                "likelihood": likelihood,
                 "points": rows,
             }
         )
@@ -261,7 +285,8 @@ def optimise(
     )
     console.print(
         rich_table(
-            f"Expected g limit over {s['window_mev'][0]:g}..{s['window_mev'][1]:g} MeV ({objective})",
+            f"Expected g limit over {s['window_mev'][0]:g}..{s['window_mev'][1]:g} MeV "
+            f"({objective}, {likelihood} likelihood)",
             [
                 {"alloc": k, "mean": s[f"{k}_mean_g"], "max": s[f"{k}_max_g"]}
                 for k in ("before", "uniform", "after")

@@ -15,7 +15,7 @@ from ..records import Plan
 from .common import RunMap, parse_runs_text, read_runs_file
 from .csv_export import write_csv
 from .mc_macro import McMacroOptions, write_mc_macro
-from .offline_db import TABLE_FORMATS, write_offline_db
+from .offline_db import TABLE_FORMATS, OfflineTable, offline_table, write_offline_db
 from .runenergy import write_runenergy
 from .sor_tag import format_sor_tag, parse_sor_tag, write_sor_tags
 
@@ -27,7 +27,9 @@ class ExportOptions:
     ``runs`` period -> run numbers; ``table_format`` of the offline table ("2022"/"2025");
     ``periods`` restricts the points; ``measured`` run -> {offline column: value};
     ``energies_mev`` run -> applied energy for RunEnergy; ``mc`` the MC macro choices;
-    ``header`` adds a commented column line to the offline table.
+    ``run_times_s`` run -> (start, stop) UTC seconds; ``pot`` "store" or "planned";
+    ``dhstb02_label`` the DHSTB02 label convention; ``header`` adds a commented column line
+    to the offline table (PADME's reader does not accept it).
     """
 
     runs: RunMap | None = None
@@ -37,6 +39,9 @@ class ExportOptions:
     energies_mev: Mapping[int, float] | None = None
     mc: McMacroOptions | None = None
     header: bool = False
+    run_times_s: Mapping[int, tuple[int | None, int | None]] | None = None
+    pot: str = "store"
+    dhstb02_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,8 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             "offline-db",
             "run-level offline table (47 columns '2022', 49 columns '2025'), one row per run",
-            False,
-            lambda plan, o: write_offline_db(
-                plan,
-                o.runs,
-                table_format=o.table_format,
-                periods=o.periods,
-                measured=o.measured,
-                energies_mev=o.energies_mev,
-                header=o.header,
-            ),
+            True,
+            lambda plan, o: offline_table_of(plan, o).text,
         ),
         ExportFormat(
             "mc-macro",
@@ -94,6 +91,22 @@ FORMATS: dict[str, ExportFormat] = {
 }
 
 
+def offline_table_of(plan: Plan, o: ExportOptions) -> OfflineTable:
+    """The offline table of ``plan`` under ``o`` (text and the rows to mark)."""
+    return offline_table(
+        plan,
+        o.runs,
+        table_format=o.table_format,
+        periods=o.periods,
+        measured=o.measured,
+        energies_mev=o.energies_mev,
+        run_times_s=o.run_times_s,
+        pot=o.pot,
+        dhstb02_label=o.dhstb02_label,
+        comment_header=o.header,
+    )
+
+
 def export_text(plan: Plan, fmt: str, options: ExportOptions | None = None) -> str:
     """Text of ``plan`` in format ``fmt`` (one of :data:`FORMATS`)."""
     try:
@@ -109,9 +122,12 @@ __all__ = [
     "ExportFormat",
     "ExportOptions",
     "McMacroOptions",
+    "OfflineTable",
     "RunMap",
     "export_text",
     "format_sor_tag",
+    "offline_table",
+    "offline_table_of",
     "parse_runs_text",
     "parse_sor_tag",
     "read_runs_file",

@@ -83,6 +83,7 @@ def plan_scan(req: PlanRequest) -> Plan:
         max_step_mev=grid.max_step_mev,
         combined_step_mev=grid.combined_step_mev,
         coarse_step_mev=grid.combined_step_mev * req.passes,
+        spacing=grid.spacing,
         passes=req.passes,
         direction=req.direction,
         control=req.control,

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..analysis.spacing import SpacingInfo, choose_max_step
 from ..errors import ScanplanError
 from ..physics.lineshape import line_fwhm_mev
 from ..physics.params import PhysicsModel
@@ -98,6 +99,7 @@ class Grid:
     max_step_mev: float
     combined_step_mev: float
     e_range_mev: tuple[float, float]
+    spacing: SpacingInfo | None = None
 
     @property
     def n_points(self) -> int:
@@ -125,7 +127,16 @@ def layout(
                 f"step {req.step_mev:g} MeV exceeds the spacing rule: {fraction:g} x line FWHM "
                 f"{width:.3f} MeV = {max_step:.3f} MeV (raise --step-fraction to allow it)"
             )
-        max_step = req.step_mev
+    # issue 13: the robust spacing rule (midway loss under the pessimistic line shape)
+    max_step, spacing_info = choose_max_step(
+        req.spacing_rule,
+        max_step,
+        req.step_mev,
+        e_range_mev,
+        bes_of,
+        model,
+        min_step_mev=2.0 * duplicate_tolerance_mev,
+    )
     if e_range_mev[1] - e_range_mev[0] <= duplicate_tolerance_mev:
         # narrower than two distinct points: one point at the centre
         e_range_mev = (0.5 * (e_range_mev[0] + e_range_mev[1]),) * 2
@@ -150,4 +161,4 @@ def layout(
                 f"{e_range_mev[0]:.2f}..{e_range_mev[1]:.2f} MeV; needs >= {min_dist:.2f} MeV "
                 f"({control_min_distance_fwhm:g} line FWHM)"
             )
-    return Grid(blocks, width, max_step, combined, e_range_mev)
+    return Grid(blocks, width, max_step, combined, e_range_mev, spacing_info(combined))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -53,7 +53,10 @@ class PlanRequest(BaseModel):
 
     Spacing [spacing]: ``step_fraction`` of the line FWHM (``width_reference`` "min"/"centre"),
     ``step_mev`` an explicit maximum combined spacing [MeV] (must obey the rule), ``passes``
-    interleaved passes in ``direction``. Control [control]: ``control`` side
+    interleaved passes in ``direction``; ``spacing_rule`` "robust" (the signal lost midway
+    between points stays within ``lattices/physics/spacing_rule.toml`` under the pessimistic
+    line shape, :mod:`scanplan.analysis.spacing`) or "published" (the half-width rule alone;
+    default: that file's). Control [control]: ``control`` side
     "below"/"above"/"none", explicit ``control_energies_mev`` [MeV] or
     ``control_count``/``control_offset_mev`` [MeV]/``control_step_mev`` [MeV] (defaults of the
     chosen side), ``control_position``. Beam time [beam_time]: ``pot_per_point`` (default
@@ -130,6 +133,7 @@ class PlanRequest(BaseModel):
     spread_scheduler: str | None = None
     lorentz_width_mev: NonNegative | None = None
     reference_coupling: Positive | None = None
+    spacing_rule: Literal["robust", "published"] | None = None
     settings: str | None = None
     quad_scaling: QuadScaling = Field(default_factory=lambda: _defaults().currents.quad_scaling)
     energy_scale: str | None = None

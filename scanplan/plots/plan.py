@@ -70,6 +70,10 @@ def plot_sensitivity(
     """Median expected CLs limit on g versus mass [MeV] with its ±1σ band, and the toy-MC
     limits of ``grid`` when given."""
     fig, (ax,) = figure()
+    if lim.g_minus2 is not None and lim.g_plus2 is not None:
+        ax.fill_between(
+            lim.masses_mev, lim.g_minus2, lim.g_plus2, color="gold", alpha=0.5, label="±2σ"
+        )
     ax.fill_between(
         lim.masses_mev, lim.g_minus1, lim.g_plus1, color="tab:green", alpha=0.3, label="±1σ"
     )

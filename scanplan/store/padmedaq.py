@@ -13,6 +13,14 @@ change). Names (added to ``config_para_name`` on first use):
 
 PadmeDAQ rows are never changed: pushing again adds only the rows that are missing; a row
 that exists with a different value is a conflict and nothing is written.
+
+Concurrency: a push is one transaction that first takes the row lock of the run
+(``SELECT ... FOR UPDATE`` on ``run``), so two pushes of the same run at the same time are
+serialised and the second finds the first's rows: exactly one copy. No schema change.
+
+Consistency with RunControl: if the run's SOR entries already carry a scanplan tag (the
+start-of-run comment RunControl stored), a push for another period or plan is refused and
+the message shows both.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hw_interfaces.clock import utc_now
-from hw_interfaces.padme_db import MAX_PARA_NAME_LEN, MAX_PARA_VALUE_LEN, PadmeDB
+from hw_interfaces.padme_db import MAX_PARA_NAME_LEN, MAX_PARA_VALUE_LEN, PadmeDB, PadmeDBSession
 
 from ..errors import ScanplanError
 from ..exports.common import plan_sha256
@@ -109,6 +117,17 @@ class PushResult:
         }
 
 
+def _check_sor_tag(run_number: int, theirs: Mapping[str, Any], mine: Mapping[str, Any]) -> None:
+    """Refuse a push that contradicts the scanplan tag already in the run's SOR entry."""
+    for key, label in (("plan_sha12", "plan"), ("period", "period")):
+        if theirs.get(key) != mine.get(key):
+            raise ScanplanError(
+                f"run {run_number}: its start-of-run tag says {label} {theirs.get(key)}, this "
+                f"push says {label} {mine.get(key)}; refusing to record conditions that "
+                "contradict RunControl's SOR entry (check --run/--period); nothing was written"
+            )
+
+
 class PadmeDAQStore:
     """Run conditions per run in a PadmeDAQ database (rows only, one transaction per push)."""
 
@@ -131,8 +150,20 @@ class PadmeDAQStore:
         sha = paras[PARA_PREFIX + "plan_sha256"]
         when = (time_utc or utc_now()).astimezone(timezone.utc)
         when = when.replace(tzinfo=None, microsecond=0)
-        with self.db.transaction() as s:
-            s.read_run(run_number)
+
+        def push(s: PadmeDBSession) -> PushResult:
+            s.lock_run(run_number)
+            tag = paras[PARA_PREFIX + "tag"]
+            mine = parse_sor_tag(tag)
+            have_tag = False
+            for entry in s.read_log_entries(run_number, SOR_LOG_TYPE):
+                try:
+                    parsed = parse_sor_tag(entry.text or "")
+                except ScanplanError:
+                    continue
+                _check_sor_tag(run_number, parsed, mine)
+                if parsed == mine:
+                    have_tag = True
             existing: dict[str, set[str]] = {}
             for row in s.read_config_paras(run_number, PARA_PREFIX):
                 existing.setdefault(row.name, set()).add(row.value)
@@ -154,19 +185,12 @@ class PadmeDAQStore:
                 else:
                     s.add_run_config_para(run_number, name, value)
                     added.append(name)
-            tag = paras[PARA_PREFIX + "tag"]
-            have_tag = False
-            for entry in s.read_log_entries(run_number, SOR_LOG_TYPE):
-                try:
-                    parsed = parse_sor_tag(entry.text or "")
-                except ScanplanError:
-                    continue
-                if parsed == parse_sor_tag(tag):
-                    have_tag = True
             log_id = None
             if not have_tag:
                 log_id = s.add_log_entry(run_number, SOR_LOG_TYPE, sor_level, when, tag)
-        return PushResult(run_number, sha, period, added, present, log_id)
+            return PushResult(run_number, sha, period, added, present, log_id)
+
+        return self.db.run_transaction(push)
 
     def read_run_conditions(self, run_number: int) -> dict[str, Any]:
         """``scanplan.*`` rows of a run and the scanplan tags found in its SOR entries."""

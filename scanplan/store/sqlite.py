@@ -2,8 +2,13 @@
 
 Tables: ``plans`` (hash, canonical JSON), ``plan_points`` (hash, period), ``events``
 (kind, plan hash, period, run number, time, JSON payload, unique idempotency key).
-Triggers forbid UPDATE and DELETE on all three, so history can only grow; foreign keys make
-an event name a recorded plan and one of its periods. Every write is one ``BEGIN
+Triggers forbid UPDATE and DELETE on all three and on ``store_meta`` (whose only permitted
+change is raising ``schema_version`` in a migration), so history can only grow; foreign keys
+make an event name a recorded plan and one of its periods.
+
+``store_meta.schema_version`` is checked on every open: a store written by a newer tool is
+refused (read or write) with a clear error; an older one is read as it is and migrated
+(:data:`MIGRATIONS`, inside the first write transaction) before anything is appended. Every write is one ``BEGIN
 IMMEDIATE`` transaction; a locked, read-only or corrupted file gives a clear
 :class:`ScanplanError` and leaves the file as it was.
 """
@@ -34,7 +39,9 @@ from .base import (
 
 #: store file used when none is named (``SCANPLAN_STORE`` overrides it)
 DEFAULT_STORE_FILE = "scanplan_runs.sqlite"
-STORE_SCHEMA_VERSION = 1
+#: schema of the store files this tool writes (history: 1 = tables and triggers on
+#: plans/plan_points/events; 2 = store_meta protected by append-only triggers too)
+STORE_SCHEMA_VERSION = 2
 DEFAULT_BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA = f"""
@@ -76,6 +83,37 @@ _TRIGGERS = "\n".join(
     for table in ("plans", "plan_points", "events")
     for op in ("UPDATE", "DELETE")
 )
+#: store_meta is append-only too; the one UPDATE allowed raises schema_version (a migration)
+_META_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS store_meta_no_delete BEFORE DELETE ON store_meta
+BEGIN SELECT RAISE(ABORT, 'scanplan store: store_meta is append-only (DELETE refused)'); END;
+CREATE TRIGGER IF NOT EXISTS store_meta_no_update BEFORE UPDATE ON store_meta
+WHEN NOT (OLD.key = 'schema_version' AND NEW.key = 'schema_version'
+          AND CAST(NEW.value AS INTEGER) > CAST(OLD.value AS INTEGER))
+BEGIN SELECT RAISE(ABORT, 'scanplan store: store_meta is append-only (UPDATE refused)'); END;
+"""
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 1 stores had no triggers on store_meta."""
+    _run_script(conn, _META_TRIGGERS)
+
+
+#: from-version -> step to the next version (run in the write transaction, in order)
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Execute ``;``-separated statements inside the open transaction (no implicit COMMIT,
+    unlike ``executescript``). Trigger bodies end with ``END;`` on their own statement."""
+    buf = ""
+    for part in script.split(";"):
+        if not buf and not part.strip():
+            continue
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            conn.execute(buf)
+            buf = ""
 
 
 def default_store_path() -> Path:
@@ -147,17 +185,13 @@ class SQLiteStore(RunConditionsStore):
             conn.execute("PRAGMA foreign_keys = ON")
             if write:
                 conn.execute("BEGIN IMMEDIATE")
-                for stmt in (_SCHEMA + _TRIGGERS).split(";\n"):
-                    if stmt.strip():
-                        conn.execute(stmt)
+                version = self._schema_version(conn, what, new_ok=True)
+                _run_script(conn, _SCHEMA)
+                if version is not None:
+                    self._migrate(conn, version)
+                _run_script(conn, _TRIGGERS + _META_TRIGGERS)
             else:
-                have = conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='events'"
-                ).fetchone()[0]
-                if not have:
-                    raise ScanplanError(
-                        f"store {self.path} is not a scanplan store (no events table)"
-                    )
+                self._schema_version(conn, what, new_ok=False)
             yield conn
             if write:
                 conn.execute("COMMIT")
@@ -171,6 +205,51 @@ class SQLiteStore(RunConditionsStore):
             raise
         finally:
             conn.close()
+
+    def _schema_version(self, conn: sqlite3.Connection, what: str, *, new_ok: bool) -> int | None:
+        """The file's schema version (None: an empty file, a new store). A newer version than
+        this tool's, or a file that is no scanplan store, is a clear error."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "events" not in tables:
+            if new_ok and not tables:
+                return None
+            raise ScanplanError(f"store {self.path} is not a scanplan store (no events table)")
+        if "store_meta" not in tables:
+            raise ScanplanError(f"store {self.path} has no store_meta table: not a scanplan store")
+        row = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+        try:
+            version = int(row[0]) if row is not None else None
+        except ValueError:
+            version = None
+        if version is None or version < 1:
+            raise ScanplanError(
+                f"store {self.path} has no valid schema_version ({row[0] if row else 'missing'!r})"
+            )
+        if version > STORE_SCHEMA_VERSION:
+            raise ScanplanError(
+                f"store {self.path} has schema version {version}, newer than this tool's "
+                f"{STORE_SCHEMA_VERSION}: upgrade btf-scanplan to {what}; nothing was changed"
+            )
+        return version
+
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        """Bring a store of an older schema version up to date (in the open transaction)."""
+        while version < STORE_SCHEMA_VERSION:
+            MIGRATIONS[version](conn)
+            version += 1
+            conn.execute(
+                "UPDATE store_meta SET value = ? WHERE key = 'schema_version'", (str(version),)
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)",
+                (f"migrated_to_{version}_utc", iso_utc()),
+            )
+
+    def schema_version(self) -> int:
+        """Schema version of the store file (it must exist)."""
+        with self._connect("read the schema version", write=False) as conn:
+            version = self._schema_version(conn, "read the schema version", new_ok=False)
+        return int(version or STORE_SCHEMA_VERSION)
 
     @staticmethod
     def _event(row: tuple, created: bool = True) -> Event:
@@ -206,7 +285,7 @@ class SQLiteStore(RunConditionsStore):
         check_event_fields(kind, plan_sha256, period, run_number)
         payload_json = canonical_payload(payload)
         explicit_time = time_utc is not None
-        when = check_time_utc(time_utc) if explicit_time else iso_utc()
+        when = check_time_utc(time_utc) if time_utc is not None else iso_utc()
         key = idempotency_key or default_idempotency_key(
             kind, plan_sha256, period, run_number, when, payload_json
         )
