@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import assert_user_error, run_cli
 
 from beamline.energy import energy_from_current
 from beamline.hysteresis import hysteresis_history
@@ -118,3 +118,11 @@ def test_cli_calib_plot_writes_a_png_and_keeps_json_clean(tmp_path, args):
     json.loads(proc.stdout)  # the note about the plot goes to stderr
     assert "plot written" in proc.stderr
     _assert_png(png)
+
+
+@pytest.mark.parametrize("bad", ["folder", "calib.txt"])
+def test_cli_calib_plot_refuses_a_bad_path(tmp_path, bad):
+    target = tmp_path if bad == "folder" else tmp_path / bad
+    proc = run_cli("calib", "energy", "--current-a", "170", "--plot", str(target))
+    assert_user_error(proc, str(target))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

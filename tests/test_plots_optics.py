@@ -191,7 +191,8 @@ def test_cli_optics_plot_writes_a_png(tmp_path):
     assert width >= 1000 and height >= 1000  # 11 x 11 in at 120 dpi
 
 
-def test_cli_optics_plot_refuses_a_bad_path(tmp_path):
-    missing = tmp_path / "no_such_folder" / "optics.png"
-    assert_user_error(run_cli("optics", "--plot", str(missing)), "--plot")
-    assert not missing.parent.exists()
+@pytest.mark.parametrize("bad", ["folder", "optics.txt"])
+def test_cli_optics_plot_refuses_a_bad_path(tmp_path, bad):
+    target = tmp_path if bad == "folder" else tmp_path / bad
+    assert_user_error(run_cli("optics", "--plot", str(target)), str(target))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written

@@ -129,11 +129,11 @@ def energy(
             )
             for b in parse_range(field_g or "", "--field-g")
         ]
-    _print_estimates(estimates, "beam energy", json_out)
-    if plot is not None:
+    if plot is not None:  # before the output: a refused path leaves no half-done answer
         from scanplan.plots.calib import calibration_figure
 
         _write_plot(calibration_figure(magnet, estimates), plot)
+    _print_estimates(estimates, "beam energy", json_out)
 
 
 @app.command("current")
@@ -172,11 +172,11 @@ def current(
         )
         for e in parse_range(energy_mev, "--energy-mev")
     ]
-    _print_estimates(estimates, "set current", json_out)
-    if plot is not None:
+    if plot is not None:  # before the output: a refused path leaves no half-done answer
         from scanplan.plots.calib import calibration_figure
 
         _write_plot(calibration_figure(magnet, estimates), plot)
+    _print_estimates(estimates, "set current", json_out)
 
 
 @app.command("history")
