@@ -155,9 +155,10 @@ class SimFacility:
     memcached on 127.0.0.1 (any free port). ``http_port``/``runcontrol_port`` 0 = any free.
     ``control_port``: serve the control channel (:class:`ControlFacade` behind
     :class:`hw_interfaces.sim.SimControlServer`; 0 = any free port, None = none).
-    ``currents_a`` overrides the start currents (default: both dipoles at the simulator's
-    DHSTB001 current, i.e. the beam on the model axis). ``settings``: the model's settings
-    (default: the line's, ``default_settings`` of ``lattices/btf_padme/line.toml``).
+    ``currents_a`` overrides the start currents (by supply element; default: the magnet
+    currents of the settings' strength file, i.e. the beam on the model axis at the settings'
+    reference energy). ``settings``: the model's settings (default: the line's,
+    ``default_settings`` of ``lattices/btf_padme/line.toml``).
     ``predictor`` lets callers share one model (a BeamLine costs ~1 s to build).
     """
 
@@ -178,7 +179,8 @@ class SimFacility:
         serval_options: Mapping[str, Any] | None = None,
         runcontrol_options: Mapping[str, Any] | None = None,
     ) -> None:
-        from hw_interfaces.sim.psu import DEFAULT_CURRENTS_A
+        from beamline.lattice import settings_currents_a
+        from beamline.names import supply_element
 
         tol = tolerances or CheckTolerances.load()
         self.tolerances = tol
@@ -201,8 +203,7 @@ class SimFacility:
             reference_y_mm=tol.spot.reference_y_mm,
             min_dipole_current_a=tol.simulator.min_dipole_current_a,
         )
-        e1, e2 = self.beam.supplies
-        start = {e2: DEFAULT_CURRENTS_A[e1]}
+        start = {supply_element(m): a for m, a in settings_currents_a(settings).items()}
         start.update({k.upper(): float(v) for k, v in (currents_a or {}).items()})
         self.currents_a = start
         self.seed = seed

@@ -9,6 +9,10 @@ from typing import Any
 
 from .errors import ScanplanError
 
+#: particles tracked per scan point unless asked otherwise (the sample size of the full-table
+#: benchmark in benchmarks/bench_spread.py)
+DEFAULT_N_PARTICLES = 1_000_000
+
 #: Columns every JSON row carries first (the rest of the table follows).
 KEY_COLUMNS = (
     "energy_mev",
@@ -63,7 +67,7 @@ def spread_report(
     gaps_mm: Mapping[str, Sequence[float]] | None = None,
     jaws_mm: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     settings: str | None = None,
-    n_particles: float = 1e6,
+    n_particles: float = DEFAULT_N_PARTICLES,
     seed: int = 0,
     scattering: bool = True,
     beam_changes: Mapping[str, float] | None = None,

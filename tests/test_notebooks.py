@@ -60,6 +60,34 @@ def test_notebook_states_claim_and_asserts_it(path: Path) -> None:
     assert code[-1].strip() == "NB.done()", f"{path.name}: the last cell must be NB.done()"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_source_is_canonical_percent_format(path: Path) -> None:
+    """What jupytext writes back (e.g. when the notebook is saved from Jupyter) is the file
+    itself: no version stamps or reordered metadata creep into the source."""
+    import jupytext
+
+    assert jupytext.writes(_read(path), fmt="py:percent") == path.read_text(encoding="utf-8")
+
+
+def test_notebook_run_saves_figures_atomically_and_keeps_them_open(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scanplan.notebook import NotebookRun
+
+    nb = NotebookRun(tmp_path / "figs")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = nb.save(fig, "line.png")
+    assert path == tmp_path / "figs" / "line.png"
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")  # the PNG signature
+    assert plt.fignum_exists(fig.number), "the notebook must still be able to show it"
+    assert [p.name for p in path.parent.iterdir()] == ["line.png"], "no temp file left"
+    plt.close(fig)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -195,7 +195,7 @@ class RangeType:
     at most ``max_points`` values, all finite.
     """
 
-    metavar = "A:B[:STEP]|V1,V2"
+    metavar = "a:b:step|v1,v2"
 
     def __init__(self, max_points: int = MAX_RANGE_POINTS) -> None:
         self.max_points = max_points

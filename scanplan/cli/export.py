@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ScanplanError
+from ..store.sqlite import DEFAULT_STORE_FILE
 from .common import console, err_console, guarded, print_json, rich_table
 
 
@@ -138,7 +139,7 @@ def export(
         Path | None,
         typer.Option(
             help="Run-conditions store for run numbers and measured values "
-            "(default: $SCANPLAN_STORE or ./scanplan_runs.sqlite if present)."
+            f"(default: $SCANPLAN_STORE or ./{DEFAULT_STORE_FILE} if present)."
         ),
     ] = None,
     period: Annotated[

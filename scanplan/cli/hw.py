@@ -6,7 +6,7 @@ simulator. Read-only: no command here writes a set point.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +27,9 @@ from .common import (
     rich_table,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hw_interfaces.btf_controls import BtfControls
+
 register_user_error(HardwareError)
 
 app = typer.Typer(
@@ -38,7 +41,7 @@ app = typer.Typer(
 TimeoutOpt = Annotated[float, typer.Option("--timeout-s", help="Per-call timeout [s].")]
 
 
-def _btf(memcached: str, key_prefix: str, timeout_s: float):
+def _btf(memcached: str, key_prefix: str, timeout_s: float) -> BtfControls:
     from hw_interfaces.btf_controls import BtfControls
 
     if timeout_s <= 0:

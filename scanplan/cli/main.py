@@ -95,20 +95,25 @@ app.command("run")(_run.run)
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and exit with its code.
 
-    Usage errors found while parsing (a bad option value such as a range, an unknown option, a
-    missing argument) are one ``error:`` line on stderr and exit 2, like the input errors the
-    commands raise themselves (:func:`scanplan.cli.common.guarded`).
+    Usage errors found while parsing (a bad option value such as a range, an unknown option or
+    command, a missing argument) are one ``error:`` line on stderr and exit 2, like the input
+    errors the commands raise themselves (:func:`scanplan.cli.common.guarded`); a group called
+    without a command prints its help and exits 2.
     """
     try:
         result = app(args=None if argv is None else list(argv), standalone_mode=False)
     except typer.Abort:
         common.err_console.print("aborted", highlight=False)
         sys.exit(1)
-    except typer.TyperException as exc:  # typer's click exceptions (usage errors)
-        # no arguments: typer has printed the help already
-        if type(exc).__name__ != "NoArgsIsHelpError":
-            common.fail(exc.format_message())
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # typer's own click exceptions (usage errors)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(ctx.get_help() if ctx is not None else exc.format_message())
+            sys.exit(common.EXIT_USER_ERROR)
+        message = " ".join(exc.format_message().split())
+        if ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        raise SystemExit(common.fail(message).exit_code) from None
     sys.exit(result if isinstance(result, int) else 0)
 
 

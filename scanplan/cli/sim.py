@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,9 @@ from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
 from .common import JsonOpt, console, guarded, print_json, register_user_error, rich_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hw_interfaces.sim import SimControlClient
 
 register_user_error(HardwareError)
 
@@ -217,7 +220,7 @@ def sim(
         console.print("simulator stopped", highlight=False)
 
 
-def _client(control: str, timeout_s: float = 3.0):
+def _client(control: str, timeout_s: float = 3.0) -> SimControlClient:
     from hw_interfaces.sim import SimControlClient
 
     if not control:

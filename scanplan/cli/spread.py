@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ScanplanError
+from ..spread import DEFAULT_N_PARTICLES
 from .common import FloatRange, console, err_console, guarded, print_json, range_option, rich_table
 
 MAX_TABLE_ROWS = 60
@@ -68,7 +69,9 @@ def spread(
     sigma_delta: Annotated[
         float | None, typer.Option(help="Relative rms momentum spread of the LINAC beam.")
     ] = None,
-    particles: Annotated[float, typer.Option(help="Particles per scan point (e.g. 1e6).")] = 1e6,
+    particles: Annotated[
+        float, typer.Option(help="Particles per scan point (a whole number, e.g. 1e5).")
+    ] = DEFAULT_N_PARTICLES,
     seed: Annotated[int, typer.Option(help="Base random seed.")] = 0,
     scattering: Annotated[
         bool, typer.Option(help="Highland scattering in the Mylar window and the target.")

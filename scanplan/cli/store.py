@@ -18,6 +18,7 @@ from hw_interfaces import padme_db
 from hw_interfaces.db_errors import PadmeDBError
 
 from ..errors import ScanplanError
+from ..store.sqlite import DEFAULT_STORE_FILE
 from .common import console, guarded, print_json, register_user_error, rich_table
 
 register_user_error(PadmeDBError)
@@ -31,7 +32,7 @@ app = typer.Typer(
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option(help="SQLite store file (default: $SCANPLAN_STORE or ./scanplan_runs.sqlite)."),
+    typer.Option(help=f"SQLite store file (default: $SCANPLAN_STORE or ./{DEFAULT_STORE_FILE})."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
 DbHostOpt = Annotated[
