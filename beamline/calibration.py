@@ -15,8 +15,12 @@ Conventions
 * Quadrupoles: gradient magnitude ``gradient_tpm`` [T/m]; the sign is the polarity setting.
 * Energy scales (``energy_scale.toml``): an absolute offset [MeV] added to the total energy
   derived from the field; see :mod:`beamline.energy` for the full chain.
-* ``valid_current_a`` of a calibration is the range it is trusted on; outside it a value is
-  an extrapolation (allowed only on request, see :meth:`LinearExcitation.check_current`).
+* ``valid_current_a`` of a calibration is the current range of the data it was fitted on
+  (inclusive: 130.66-190.132 A for 2022), ``valid_field_g`` (optional, Hall-probe curves)
+  the field range of those data. A current is trusted when it lies in the current range or
+  its field in the field range (that field, hence that energy, was measured); otherwise it
+  is an extrapolation (allowed only on request, see :meth:`LinearExcitation.check_current`).
+  A field readback is never refused (it needs no current calibration; a warning at most).
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ class LinearExcitation:
     field_reference: str
     value_rms: float
     version: str
+    valid_field: tuple[float, float] | None = None
 
     def value(self, current_a: float) -> float:
         """Field [G] (dipole) or gradient [T/m] (quadrupole) at ``current_a`` [A]."""
@@ -102,10 +107,28 @@ class LinearExcitation:
         return f"{self.name}@{self.version}" if self.version else self.name
 
     def is_extrapolation(self, current_a: float) -> bool:
-        """True if ``current_a`` [A] lies outside ``valid_current_a`` (by more than the
-        round-off tolerance ``RANGE_TOLERANCE_A``)."""
+        """True if ``current_a`` [A] lies outside ``valid_current_a`` and its value outside
+        ``valid_field`` (each by more than the round-off tolerance ``RANGE_TOLERANCE_A``)."""
         lo, hi = self.valid_current_a
-        return not (lo - RANGE_TOLERANCE_A <= current_a <= hi + RANGE_TOLERANCE_A)
+        if lo - RANGE_TOLERANCE_A <= current_a <= hi + RANGE_TOLERANCE_A:
+            return False
+        return not self.field_in_range(self.value(current_a))
+
+    def field_in_range(self, value: float) -> bool:
+        """Whether a field [G] lies in the data's field range (False without one)."""
+        if self.valid_field is None:
+            return False
+        lo, hi = self.valid_field
+        tol = RANGE_TOLERANCE_A * self.slope
+        return lo - tol <= value <= hi + tol
+
+    def range_text(self) -> str:
+        """The trusted range for messages: ``lo..hi A`` (and ``, fields lo..hi G``)."""
+        lo, hi = self.valid_current_a
+        text = f"{lo:g}..{hi:g} A"
+        if self.valid_field is not None:
+            text += f", fields {self.valid_field[0]:g}..{self.valid_field[1]:g} G"
+        return text
 
     def check_current(self, current_a: float, *, extrapolate: bool = False, what: str = "") -> bool:
         """Refuse a current outside the trusted range unless ``extrapolate``.
@@ -119,10 +142,9 @@ class LinearExcitation:
             return False
         if extrapolate:
             return True
-        lo, hi = self.valid_current_a
         desc = what or f"current {current_a:g} A"
         raise BeamlineInputError(
-            f"{desc} is outside the range {lo:g}..{hi:g} A of calibration {self.name}; "
+            f"{desc} is outside the range {self.range_text()} of calibration {self.name}; "
             "extrapolating needs --extrapolate"
         )
 
@@ -160,6 +182,7 @@ def _dipole_curves(data: DipolesFile) -> dict[str, LinearExcitation]:
     for name, c in data.calibrations.items():
         if isinstance(c, DipoleLinear):
             offset, slope, valid = c.offset_g, c.slope_g_per_a, c.valid_current_a
+            valid_field = c.valid_field_g
         else:
             members = [data.calibrations[m] for m in c.members]
             linear = [m for m in members if isinstance(m, DipoleLinear)]  # checked by the model
@@ -169,6 +192,10 @@ def _dipole_curves(data: DipolesFile) -> dict[str, LinearExcitation]:
                 max(m.valid_current_a[0] for m in linear),
                 min(m.valid_current_a[1] for m in linear),
             )
+            fields = [m.valid_field_g for m in linear if m.valid_field_g is not None]
+            valid_field = None
+            if len(fields) == len(linear):  # intersection of the members' field ranges
+                valid_field = (max(f[0] for f in fields), min(f[1] for f in fields))
         out[name] = LinearExcitation(
             name=name,
             offset=offset,
@@ -180,6 +207,7 @@ def _dipole_curves(data: DipolesFile) -> dict[str, LinearExcitation]:
             field_reference=c.field_reference,
             value_rms=c.field_rms_g,
             version=data.version,
+            valid_field=valid_field,
         )
     return out
 

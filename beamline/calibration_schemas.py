@@ -106,6 +106,8 @@ class DipoleLinear(_Curve):
     offset_g: float
     slope_g_per_a: Slope
     valid_current_a: Range
+    #: field range [G] of the data the curve was fitted on (Hall-probe curves; issue 14)
+    valid_field_g: Range | None = None
     field_rms_g: float = Field(ge=0)
     branch: Branch = None
 

@@ -203,10 +203,9 @@ def _build(
     contrib["scale_fit_rms"] = sc.fit_rms_mev
     warnings = list(choice.warnings)
     if extrapolated:
-        lo, hi = curve.valid_current_a
         warnings.append(
-            f"extrapolated: {current_a:.4f} A is outside the range {lo:g}..{hi:g} A of "
-            f"calibration {curve.name}"
+            f"extrapolated: {current_a:.4f} A ({field_g:.1f} G) is outside the range "
+            f"{curve.range_text()} of calibration {curve.name}"
         )
     offset_g = 0.0
     if source != "field":
@@ -274,19 +273,19 @@ def energy_from_field(
 ) -> EnergyEstimate:
     """Beam energy [MeV] from a Hall-probe field readback ``field_g`` [G] (checker view).
 
-    The reported ``current_a`` is the current at which the calibration gives this field; the
-    calibration's range check applies to it (``extrapolate`` to go beyond).
+    The energy follows from the field alone (bending power and scale): no current
+    calibration is involved, so a field is never refused for the calibration's range. The
+    reported ``current_a`` is the current at which the calibration gives this field; when it
+    and the field lie outside the calibration's data the estimate is flagged
+    ``extrapolated`` with a warning. ``extrapolate`` is accepted for symmetry and unused.
     """
+    del extrapolate  # a readback always converts
     choice = _choose(magnet, calibration, None, scale)
     b = _check_finite(field_g, f"{choice.spec.name} field in G")
     if b <= 0:
         raise BeamlineInputError(f"{choice.spec.name} field must be positive, got {b:g} G")
     current = choice.curve.current(b)
-    extrapolated = choice.curve.check_current(
-        current,
-        extrapolate=extrapolate,
-        what=f"field {b:g} G (current {current:.3f} A)",
-    )
+    extrapolated = choice.curve.is_extrapolation(current) and not choice.curve.field_in_range(b)
     return _build(choice, "field", current, b, cal.momentum_mev_from_field(b), 0.0, extrapolated)
 
 
@@ -297,12 +296,19 @@ def calibrated_energy_range_mev(
     calibration: str | None = None,
     scale: str | None = None,
 ) -> tuple[float, float]:
-    """Beam-energy range [MeV] covered by the calibration's trusted current range."""
+    """Beam-energy range [MeV] covered by the calibration's trusted range (its current range,
+    widened to its field range where it has one)."""
     choice = _choose(magnet, calibration, branch, scale)
     lo, hi = choice.curve.valid_current_a
+    fields = [choice.curve.value(lo), choice.curve.value(hi)]
+    if choice.curve.valid_field is not None:
+        fields = [
+            min(fields[0], choice.curve.valid_field[0]),
+            max(fields[1], choice.curve.valid_field[1]),
+        ]
     energies = []
-    for c in (lo, hi):
-        p = cal.momentum_mev_from_field(choice.curve.value(c))
+    for b in fields:
+        p = cal.momentum_mev_from_field(b)
         energies.append(_energy_from_magnet_momentum(max(p, 0.0), choice.scale))
     return energies[0], energies[1]
 
@@ -332,14 +338,13 @@ def current_for_energy(
     p_beam = _magnet_momentum_from_energy(energy, choice.scale)
     field_g = cal.field_g_from_momentum(p_beam * (1.0 + eps))
     current = choice.curve.current(field_g)
-    lo, hi = choice.curve.valid_current_a
     if choice.curve.is_extrapolation(current) and not extrapolate:
         e_lo, e_hi = calibrated_energy_range_mev(
             choice.spec.name, branch=branch, calibration=choice.curve.name, scale=choice.scale.name
         )
         raise BeamlineInputError(
             f"beam energy {energy:g} MeV is outside the calibrated range {e_lo:.2f}..{e_hi:.2f} "
-            f"MeV ({lo:g}..{hi:g} A) of {choice.spec.name} calibration {choice.curve.name}, "
+            f"MeV ({choice.curve.range_text()}) of {choice.spec.name} calibration {choice.curve.name}, "
             f"scale {choice.scale.name}; extrapolating needs --extrapolate"
         )
     lim_lo, lim_hi = choice.spec.current_limits_a

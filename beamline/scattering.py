@@ -7,8 +7,8 @@ through matter", eq. 34.15)::
 
     theta0 = 13.6 MeV / (beta c p) * |z| * sqrt(x/X0) * (1 + 0.088 log10(x z^2 / (X0 beta^2)))
 
-Energy loss in the layers is not modelled (125 um of Mylar: ~0.03 MeV ionisation, 4e-4 X0
-of bremsstrahlung).
+Energy loss in the same layers: :mod:`beamline.energy_loss` (125 um of Mylar: ~0.03 MeV
+ionisation, 4.4e-4 X0, i.e. 0.12 MeV mean bremsstrahlung loss at 282 MeV).
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ class ScatteringLayer(DataModel):
     material: str
     thickness_m: float = Field(gt=0)
     radiation_length_m: float = Field(gt=0)
+    #: energy loss (beamline.energy_loss): density [g/cm^3], Z/A, mean ionisation loss
+    #: [MeV cm^2/g]; without dedx_mev_cm2_g the layer loses no energy
+    density_g_cm3: float = Field(default=1.0, gt=0)
+    z_over_a: float = Field(default=0.5, gt=0)
+    dedx_mev_cm2_g: float | None = Field(default=None, gt=0)
 
     @property
     def x_over_x0(self) -> float:

@@ -137,6 +137,8 @@ class SettingsFile(DataModel):
     description: str
     strength_file: Path
     beam: str
+    #: beam file of the spread engine's default source (issue 14; default: ``beam``)
+    spread_beam: str | None = None
     reference_energy_mev: float = Field(gt=0)
     dipole_calibration: str
     quadrupole_calibration: str
@@ -176,6 +178,11 @@ class BeamFields(DataModel):
     positrons_per_bunch: float = Field(ge=0)
     bunch_length_ns: float = Field(ge=0)
     repetition_rate_hz: float = Field(ge=0)
+    #: element where the beam is defined ("" = the line start, TGTTB01); issue 14: PADME's
+    #: simulation injects its beam after the energy selection
+    injection_element: str = ""
+    #: "before_selection" (a LINAC beam the slits select from) or "after_selection"
+    definition: Literal["before_selection", "after_selection"] = "before_selection"
 
 
 class ScatteringTable(DataModel):

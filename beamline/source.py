@@ -46,6 +46,8 @@ class BeamSource:
     layers: tuple[ScatteringLayer, ...]
     scattering: bool
     disabled_layers: frozenset[str] = frozenset()
+    #: energy loss in the active layers (beamline.energy_loss): "full", "mean" or "off"
+    energy_loss: str = "full"
 
     @property
     def name(self) -> str:
@@ -65,6 +67,12 @@ class BeamSource:
     def with_beam(self, **changes: float) -> BeamSource:
         """A copy with beam parameters overridden (``BeamParameters.replace`` names)."""
         return dataclasses.replace(self, beam=self.beam.replace(**changes))
+
+    def with_energy_loss(self, mode: str) -> BeamSource:
+        """A copy with energy loss "full" (mean and fluctuations), "mean" or "off"."""
+        if mode not in ("full", "mean", "off"):
+            raise BeamlineInputError(f"energy loss must be full, mean or off, got {mode!r}")
+        return dataclasses.replace(self, energy_loss=mode)
 
     def with_scattering(self, enabled: bool) -> BeamSource:
         return dataclasses.replace(self, scattering=bool(enabled))
@@ -107,8 +115,11 @@ class BeamSource:
             "alfy": b.alfy,
             "sigma_delta": b.sigma_delta,
             "delta_offset": b.delta_offset,
+            "beam_definition": b.definition,
+            "source_element": b.injection_element or "line start",
             "positrons_per_bunch": b.positrons_per_bunch,
             "scattering": "highland" if self.scattering else "off",
+            "energy_loss": self.energy_loss if self.active_layers else "off",
         }
         for layer in self.layers:
             out[f"layer_{layer.name}"] = (
@@ -155,12 +166,32 @@ def load_layers(name: str) -> tuple[tuple[ScatteringLayer, ...], bool]:
 def load_source(
     name: str | None = None, *, settings: str | None = None, scattering: bool | None = None
 ) -> BeamSource:
-    """Beam source by beam-file name (default: the beam named by ``settings``).
+    """Beam source by beam-file name (default: the beam named by ``settings``, the LINAC
+    beam before the selection).
 
     ``scattering`` overrides the file's default switch.
     """
     beam_name = name or load_settings(settings).beam
     layers, enabled = load_layers(beam_name)
+    return _source(beam_name, layers, enabled, scattering)
+
+
+def spread_source(settings: str | None = None, *, scattering: bool | None = None) -> BeamSource:
+    """The spread engine's default source of a settings entry: its ``spread_beam`` (the beam
+    as PADME's simulation defines it, after the selection, for run3_2022), else its
+    ``beam``. The engine's result metadata names the source and where it is defined."""
+    s = load_settings(settings)
+    name = s.spread_beam or s.beam
+    layers, enabled = load_layers(name)
+    return _source(name, layers, enabled, scattering)
+
+
+def _source(
+    beam_name: str,
+    layers: tuple[ScatteringLayer, ...],
+    enabled: bool,
+    scattering: bool | None,
+) -> BeamSource:
     return BeamSource(
         beam=load_beam(beam_name),
         layers=layers,

@@ -2,7 +2,9 @@
 for given dipole currents. Used by the step checker and the facility simulator.
 
 The momentum selected by DHSTB01 and SLTB4 is the one DHSTB01 bends onto the design arc
-(calibration of the model's settings). DHSTB02 with its own current then steers that beam;
+(calibration of the model's settings): the orbit of that momentum is where the centroid of
+the transmitted beam goes (tested against tracking the transmitted LINAC beam to the target,
+< 0.1 mm; :mod:`beamline.steering` steers the same beam). DHSTB02 with its own current then steers that beam;
 a relative mismatch eps between DHSTB02 and the beam moves the spot downstream by about
 -R16(DHSTB02 -> point) * eps. The prediction tracks the orbit through the model (one twiss
 from the line start, ~10 ms) and takes sizes from the Twiss functions.

@@ -1,8 +1,9 @@
 """Step-checker speed.
 
 - One full check against the model-driven simulator (own memcached, TimePix HTTP on
-  127.0.0.1): 2 PSU reads, TimePix spot, model prediction for the measured and the plan
-  currents, 4 store appends by the recorder; baseline: the bare reads of the same run.
+  127.0.0.1): 6 PSU reads (2 dipoles, 4 quadrupoles), TimePix spot, model prediction for
+  the measured and the plan currents, 8 store appends by the recorder; baseline: the bare
+  reads of the same run.
 - Sustained polling (what ``tests/test_soak.py`` used to time): checks back to back while
   the simulator's faults are injected and cleared in turn, in checks per second; baseline:
   bare reads per second.
@@ -57,6 +58,7 @@ def run(quick: bool = False) -> list[Result]:
     from fixtures.plans import make_plan
 
     from scanplan.check import Checker, CheckRecorder, CheckTolerances, SpotPredictor, connect
+    from scanplan.check.dipoles import plan_currents_a
     from scanplan.sim import SimFacility
     from scanplan.store import SQLiteStore
 
@@ -64,7 +66,7 @@ def run(quick: bool = False) -> list[Result]:
     tol = CheckTolerances.load()
     plan = make_plan(3)
     p = plan.point(1)
-    currents = {"DHSTB001": p.dhstb01_current_a, "DHSTB002": p.dhstb02_current_a}
+    currents = plan_currents_a(p)  # dipoles and quadrupoles at the point
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp, SimFacility(currents_a=currents) as sim:
         a = sim.addresses()
@@ -84,8 +86,8 @@ def run(quick: bool = False) -> list[Result]:
                 assert v.level != "FAIL", v.reasons
 
                 def bare(c=c, spot=spot, n_frames=n_frames, t=t):
-                    c.psu.read_power_supply("DHSTB001")
-                    c.psu.read_power_supply("DHSTB002")
+                    for element in currents:
+                        c.psu.read_power_supply(element)
                     spot.read_beam_spot(n_frames, t.spot.frames_timeout_s)
 
                 full_ms, full_max = _median_ms(full, n)
@@ -110,7 +112,7 @@ def run(quick: bool = False) -> list[Result]:
                             "sustained polling with faults cycled, 2 frames (checks/s)",
                             1.0 / soak_hz,
                             "s per check",
-                            baseline_name="bare reads (2 PSU + spot)",
+                            baseline_name="bare reads (6 PSU + spot)",
                             baseline=1.0 / bare_hz,
                             notes={
                                 "checks": n_soak,
@@ -127,7 +129,7 @@ def run(quick: bool = False) -> list[Result]:
                     f"one check, {n_frames} TimePix frames (reads + model + store)",
                     full_ms,
                     "ms",
-                    baseline_name="bare reads (2 PSU + spot)",
+                    baseline_name="bare reads (6 PSU + spot)",
                     baseline=bare_ms,
                     notes={
                         "median_of": n,
@@ -173,8 +175,8 @@ def _fakes(plan, predictor, tol, currents, n: int) -> Result:
     assert checker.check(plan, 1).level != "FAIL"
 
     def bare():
-        btf.psu.read_power_supply("DHSTB001")
-        btf.psu.read_power_supply("DHSTB002")
+        for element in currents:
+            btf.psu.read_power_supply(element)
         btf.timepix.read_beam_spot()
 
     check_ms, _ = _median_ms(lambda: checker.check(plan, 1), n)
@@ -183,7 +185,7 @@ def _fakes(plan, predictor, tol, currents, n: int) -> Result:
         "one check on the in-memory fakes (comparisons + records, cached model)",
         check_ms,
         "ms",
-        baseline_name="bare fake reads (2 PSU + spot)",
+        baseline_name="bare fake reads (6 PSU + spot)",
         baseline=bare_ms,
         notes={"median_of": n, "overhead_ms": round(check_ms - bare_ms, 2)},
     )

@@ -39,7 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from pymemcache.client.base import Client
-from pymemcache.exceptions import MemcacheError, MemcacheIllegalInputError
+from pymemcache.exceptions import (
+    MemcacheError,
+    MemcacheIllegalInputError,
+    MemcacheUnexpectedCloseError,
+)
 
 from .btf_records import (
     PSU_ELEMENTS,
@@ -107,6 +111,22 @@ def parse_hostport(text: str, default_port: int = 11211) -> tuple[str, int]:
     if not 0 < port_i < 65536:
         raise ValueError(f"'{text}': port {port_i} outside 1..65535")
     return host, port_i
+
+
+def failure_reason(exc: BaseException | None) -> str:
+    """Why a memcached call failed, in words a crew can act on (pymemcache's errors often
+    carry no message: a server that is not memcached just closes the connection)."""
+    if isinstance(exc, MemcacheUnexpectedCloseError):
+        return (
+            "the server closed the connection without a memcached reply: is this address a "
+            "memcached? (an HTTP server, e.g. the TimePix, does this)"
+        )
+    text = str(exc) if exc is not None else ""
+    if "HTTP/" in text:
+        return f"the server answered HTTP ({text[:60]!r}): that is a web server, not memcached"
+    if exc is None:
+        return "no answer"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class BtfControls:
@@ -229,7 +249,7 @@ class BtfControls:
             )
         raise ConnectionFailed(
             f"{device}: memcached {self.address} unreachable for {what} '{key}' after "
-            f"{tries} attempts: {last}",
+            f"{tries} attempts: {failure_reason(last)}",
             device=device,
             key=key,
         )

@@ -74,7 +74,14 @@ print(
 
 t = time.perf_counter()
 grid = spread.make_grid("run3_2022", gaps_mm={"SLTB4": GAPS4, "SLTB5": GAPS5})
-res = spread.compute_spread([E0], grid=grid, n_particles=N_ENGINE, seed=1, scheduler="sync")
+# the LINAC beam the slits select from, energy loss off (the references below have none);
+# the engine's default source is PADME's beam after the selection (issue 14)
+from beamline.source import load_source
+
+SOURCE = load_source(settings="run3_2022").with_energy_loss("off")
+res = spread.compute_spread(
+    [E0], grid=grid, source=SOURCE, n_particles=N_ENGINE, seed=1, scheduler="sync"
+)
 print(
     f"engine: {N_ENGINE:.0e} particles, {len(res.table)} slit settings, "
     f"{time.perf_counter() - t:.1f} s; scattering: {res.metadata['scattering_model']}"
@@ -332,8 +339,10 @@ sens = spread.spread_sensitivity(
     E0,
     setting,
     settings="run3_2022",
+    source=SOURCE,
     divergence_scales=(0.5, 1.0, 1.5, 2.0),
     window_thickness_scales=(0.0, 1.0, 2.0),
+    energy_loss_modes=(),
     n_particles=400_000,
     seed=3,
 )

@@ -66,6 +66,7 @@ import subprocess
 import sys
 
 from scanplan.check import Checker, CheckRecorder, CheckTolerances, connect
+from scanplan.check.dipoles import plan_currents_a
 from scanplan.planner import PlanRequest, plan_scan
 from scanplan.records import load_plan, save_plan
 from scanplan.sim import SimFacility
@@ -142,13 +143,14 @@ def table(verdict):
 # %% [markdown]
 # ## Step 1: set the point and check (expected OK)
 #
-# The crew sets DHSTB001/DHSTB002 to the plan's currents (here: the simulator's own knob)
+# The crew sets DHSTB001/DHSTB002 and the quadrupoles QUATB001..4 to the plan's currents
+# (here: the simulator's own knob)
 # and runs the check with `--watch`: it waits for the readbacks to settle, then compares
 # status, set points, readbacks, record age, the energy from the DHSTB01 readback and the
 # TimePix spot with the model.
 
 # %%
-sim.set_currents({"DHSTB001": pt.dhstb01_current_a, "DHSTB002": pt.dhstb02_current_a})
+sim.set_currents(plan_currents_a(pt))  # DHSTB001/2 and QUATB001..4
 v_ok = check(watch=True)
 print("settle:", v_ok.settle)
 table(v_ok)

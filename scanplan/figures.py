@@ -10,31 +10,48 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_bytes
-from .errors import ScanplanError
 
 
 def write_figure(fig: Any, path: Path | str, *, dpi: int = 120, **savefig: Any) -> Path:
     """Render ``fig`` (a matplotlib Figure) in the format of ``path``'s suffix (default PNG),
     write it atomically and close the figure. ``savefig`` are extra ``Figure.savefig``
-    keywords (e.g. ``bbox_inches="tight"``).
-
-    A format matplotlib cannot write, or a path that cannot be written (a folder, no
-    permission), is a :class:`ScanplanError` (one ``error:`` line in the CLI), never a
-    traceback or a partial file."""
+    keywords (e.g. ``bbox_inches="tight"``). A path that cannot be written (no permission,
+    a full disk) is a ScanplanError (one ``error:`` line), never a traceback or a partial
+    file; the CLI checks the path first with :func:`check_figure_path`."""
     import matplotlib.pyplot as plt
 
     target = Path(path)
-    fmt = target.suffix.lstrip(".").lower() or "png"
     buf = io.BytesIO()
     try:
-        if fmt not in fig.canvas.get_supported_filetypes():
-            raise ScanplanError(
-                f"figure {target}: format '{fmt}' not supported; use .png, .pdf or .svg"
-            )
-        fig.savefig(buf, format=fmt, dpi=dpi, **savefig)
+        fig.savefig(buf, format=target.suffix.lstrip(".").lower() or "png", dpi=dpi, **savefig)
     finally:
         plt.close(fig)
     try:
         return atomic_write_bytes(target, buf.getvalue())
     except OSError as exc:
+        from .errors import ScanplanError
+
         raise ScanplanError(f"cannot write figure {target}: {exc.strerror or exc}") from None
+
+
+def check_figure_path(path: Path | str, option: str = "--plot") -> Path:
+    """``path`` if a figure can be written there (an image suffix matplotlib knows, not a
+    directory, its folder existing), else ScanplanError naming ``option``: checked before
+    the work starts, so a bad path never costs a check or leaves a partial file."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .errors import ScanplanError
+
+    target = Path(path)
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = target.suffix.lstrip(".").lower()
+    if target.is_dir() or not target.name:
+        raise ScanplanError(f"{option} {target}: is a directory; give a file such as spot.png")
+    if suffix not in kinds:
+        raise ScanplanError(
+            f"{option} {target}: unknown image type '.{suffix}'; use one of "
+            + ", ".join(f".{k}" for k in sorted(kinds))
+        )
+    if not target.parent.is_dir():
+        raise ScanplanError(f"{option} {target}: folder {target.parent} does not exist")
+    return target

@@ -46,11 +46,22 @@ def dipole_supplies() -> tuple[str, str]:
     return first, second
 
 
+def quadrupole_supplies() -> dict[str, str]:
+    """Supply element -> magnet of the quadrupoles (QUATB001 -> Q1, ``supply_element`` of
+    ``lattices/calibrations/quadrupoles.toml``)."""
+    from beamline.names import QUADRUPOLES, supply_element
+
+    return {supply_element(q): q for q in QUADRUPOLES}
+
+
 class ModelBeam:
     """TimePix beam callback ``(psu states) -> (x_mm, y_mm, sigma_x_mm, sigma_y_mm)``.
 
-    The current of each dipole is the simulated output (plus the published hysteresis
-    offset of its branch, as the readback shows it) plus a hidden ``offsets_a`` field error.
+    The current of each dipole and quadrupole is the simulated output (plus the published
+    hysteresis offset of its branch, as the readback shows it) plus a hidden ``offsets_a``
+    field error. The quadrupoles focus: their currents change the spot size (and the
+    centroid only of a beam off axis in them). A quad the simulator does not publish keeps
+    the model's settings current.
     """
 
     def __init__(
@@ -67,6 +78,8 @@ class ModelBeam:
         self.min_dipole_current_a = min_dipole_current_a
         #: supply elements of DHSTB01 and DHSTB02, whose output currents steer the beam
         self.supplies = dipole_supplies()
+        #: supply elements of Q1..Q4 -> magnet names, whose outputs focus the beam
+        self.quadrupoles = quadrupole_supplies()
         self._offsets: dict[str, float] = {}
         self._lock = threading.Lock()
         self.calls = 0
@@ -105,8 +118,13 @@ class ModelBeam:
         i2 = self.effective_current_a(d2) + offsets.get(e2, 0.0)
         if min(i1, i2) < self.min_dipole_current_a:
             return off
+        quads = {
+            magnet: self.effective_current_a(states[element]) + offsets.get(element, 0.0)
+            for element, magnet in self.quadrupoles.items()
+            if element in states
+        }
         try:
-            p = self.predictor.predict(i1, i2)
+            p = self.predictor.predict(i1, i2, quads)
         except ValueError:  # BeamlineInputError: currents outside the magnet's range
             self.failures += 1
             return off
@@ -311,8 +329,9 @@ class SimFacility:
         """Inject a fault (see the module docstring)."""
         spec = parse_fault(fault) if isinstance(fault, str) else fault
         if spec.fault == OFFSET:
-            if spec.target not in self.beam.supplies:
-                raise ScanplanError(f"offset applies to {' or '.join(self.beam.supplies)}")
+            magnets = (*self.beam.supplies, *self.beam.quadrupoles)
+            if spec.target not in magnets:
+                raise ScanplanError(f"offset applies to {', '.join(magnets)}")
             self.beam.set_offset(spec.target, spec.value_a)
         else:
             if spec.fault is Fault.DEAD:

@@ -7,8 +7,9 @@ Faults (:func:`parse_fault`), spelled ``NAME[:TARGET][=VALUE]``:
 * TimePix ``dropped-frames``, ``no-beam``, ``slow``, ``dead:serval`` (alias ``timepix``);
 * RunControl ``init-fail``, ``init-timeout``, ``terminate-error``, ``broken-frame``, ``hang``,
   ``dead:runcontrol``;
-* ``offset:<ELEMENT>=<A>``: a hidden field error of a dipole, as if its current were off by
-  ``A`` amperes (hysteresis, wrong calibration): the readback is unchanged, the beam moves.
+* ``offset:<ELEMENT>=<A>``: a hidden field error of a dipole or quadrupole (DHSTB00n,
+  QUATB00n), as if its current were off by ``A`` amperes (hysteresis, wrong calibration):
+  the readback is unchanged, the beam moves (dipoles) or changes size (quadrupoles).
 """
 
 from __future__ import annotations

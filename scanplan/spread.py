@@ -1,4 +1,7 @@
-"""Spread report behind ``scanplan spread`` (callable from notebooks too)."""
+"""Spread report behind ``scanplan spread`` (callable from notebooks too): runs the engine
+(:func:`beamline.spread.compute_spread`) with the TimePix spot grid built from the
+detector's geometry (:func:`timepix_spot_grid`), and writes tables atomically
+(:func:`write_table`; beamline writes no files)."""
 
 from __future__ import annotations
 
@@ -43,22 +46,53 @@ class SpreadReport:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+#: Beam-spot histogram bin at the TimePix, in pixels (8 pixels of 55 um = 0.44 mm).
+SPOT_BIN_PIXELS = 8
+
+
+def timepix_spot_grid(geometry: Any = None, bin_pixels: int = SPOT_BIN_PIXELS) -> Any:
+    """Spot grid of the engine over the TimePix active area (``hw_interfaces.timepix``
+    geometry, default: the 2 x 6 chip array), bins of ``bin_pixels`` pixels, centred on the
+    PADME axis plus the geometry's offset."""
+    from beamline.spread import SpotGrid
+    from hw_interfaces.timepix import TimepixGeometry
+
+    g = geometry or TimepixGeometry()
+    half_w, half_h = 0.5 * g.width_mm, 0.5 * g.height_mm
+    bin_mm = bin_pixels * g.pixel_mm
+    grid = SpotGrid.uniform(half_w, half_h, bin_mm)
+    return SpotGrid(
+        tuple(x + g.offset_x_mm for x in grid.x_edges_mm),
+        tuple(y + g.offset_y_mm for y in grid.y_edges_mm),
+    )
+
+
+def write_table(result: Any, path: Path | str) -> Path:
+    """Write a spread table as CSV (``.csv``) or Parquet (``.parquet``/``.pq``, metadata in
+    the table attributes), atomically (``scanplan.atomic``)."""
+    import io
+
+    from .atomic import atomic_write_bytes, atomic_write_text
+
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ScanplanError(f"output file {out} must end in .csv or .parquet")
+    if not out.parent.exists():
+        raise ScanplanError(f"output folder {out.parent} does not exist")
+    if suffix == ".csv":
+        return atomic_write_text(out, result.table.to_csv(index=False))
+    table = result.table.copy()
+    table.attrs = {k: str(v) for k, v in result.metadata.items()}
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    return atomic_write_bytes(out, buf.getvalue())
+
+
 def _particles(n: float) -> int:
     if not (n >= 1 and float(n).is_integer()):
         raise ScanplanError(f"--particles must be a whole number >= 1, got {n:g}")
     return int(n)
-
-
-def write_table(result: Any, path: Path) -> Path:
-    """Write the table of a ``beamline.spread.SpreadResult`` as CSV (``.csv``) or Parquet
-    (``.parquet``/``.pq``, the metadata as table attributes), atomically."""
-    from .atomic import atomic_write_bytes, atomic_write_text
-
-    if Path(path).suffix.lower() == ".csv":
-        return atomic_write_text(path, result.table.to_csv(index=False))
-    table = result.table.copy()
-    table.attrs = {k: str(v) for k, v in result.metadata.items()}
-    return atomic_write_bytes(path, table.to_parquet(index=False))
 
 
 def spread_report(
@@ -67,6 +101,8 @@ def spread_report(
     gaps_mm: Mapping[str, Sequence[float]] | None = None,
     jaws_mm: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     settings: str | None = None,
+    source: str | None = None,
+    energy_loss: str = "full",
     n_particles: float = DEFAULT_N_PARTICLES,
     seed: int = 0,
     scattering: bool = True,
@@ -88,11 +124,13 @@ def spread_report(
     values); ``target_rel_spread`` (a fraction) for the advisor, by default the beam-energy
     spread the physics model assumes (``default_bes`` of ``lattices/physics/``); ``out`` a
     ``.csv``/``.parquet`` file (written atomically); ``plot`` a PNG; ``beam_changes`` overrides
-    beam parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``).
+    beam parameters (``BeamParameters`` field names, e.g. ``delta_offset``, ``sigma_delta``);
+    ``source`` a beam file name (default: the settings' spread source, see
+    :func:`beamline.source.spread_source`); ``energy_loss`` "full", "mean" or "off".
     """
     from beamline import spread
     from beamline.lattice import load_settings
-    from beamline.source import load_source
+    from beamline.source import load_source, spread_source
 
     n = _particles(n_particles)
     if seed < 0:
@@ -116,19 +154,27 @@ def spread_report(
         for e in energies
         for o in offsets
     ]
-    source = load_source(settings=s.name, scattering=scattering)
+    src = (
+        spread_source(s.name, scattering=scattering)
+        if source is None
+        else load_source(source, scattering=scattering)
+    )
+    if energy_loss not in ("full", "mean", "off"):
+        raise ScanplanError(f"--energy-loss must be full, mean or off, got '{energy_loss}'")
+    src = src.with_energy_loss(energy_loss)
     if beam_changes:
-        source = source.with_beam(**beam_changes)
+        src = src.with_beam(**beam_changes)
     result = spread.compute_spread(
         points=points,
         grid=grid,
         settings=s.name,
-        source=source,
+        source=src,
         n_particles=n,
         seed=seed,
         scheduler=scheduler,
         n_workers=n_workers,
         progress=progress,
+        spot_grid=timepix_spot_grid(),
     )
     table = result.table
     ordered = [*KEY_COLUMNS, *[c for c in table.columns if c not in KEY_COLUMNS]]

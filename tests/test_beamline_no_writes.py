@@ -11,9 +11,8 @@ from pathlib import Path
 
 import beamline
 
-#: TRANSITIONAL: beamline/spread.py still writes its table (SpreadResult.write); the issue-14
-#: rewrite moves that write to scanplan. Delete this allowance when it lands.
-ALLOWED = {"spread.py"}
+#: Modules allowed to write (none: the spread table writer lives in scanplan.spread).
+ALLOWED: set[str] = set()
 
 WRITE_METHODS = {"write_text", "write_bytes", "mkdir", "touch", "unlink", "rename", "rmdir"}
 #: methods that write when given a destination (a path or buffer argument)

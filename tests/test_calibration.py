@@ -101,7 +101,7 @@ def test_field_current_round_trip_and_monotonic(name: str, current_a: float) -> 
 def test_range_and_extrapolation_flag() -> None:
     curve = cal.dipole_calibration("DHSTB01", "run3_pass1_desc")
     assert curve.check_current(150.0) is False
-    with pytest.raises(BeamlineInputError, match=r"130.7..190.1 A .*--extrapolate"):
+    with pytest.raises(BeamlineInputError, match=r"130.66..190.132 A.*--extrapolate"):
         curve.check_current(200.0)
     assert curve.check_current(200.0, extrapolate=True) is True
     with pytest.raises(BeamlineInputError, match="finite"):
@@ -129,9 +129,9 @@ def test_bad_names(call, message: str) -> None:
 
 
 def test_branch_calibrations() -> None:
-    assert cal.branch_calibration("DHSTB01", "descending").name == "run3_desc_mean_v1"
-    assert cal.branch_calibration("DHSTB01", "ascending").name == "run3_pass3_asc"
-    assert cal.branch_calibration("DHSTB01", None).name == "run3_all_mean_v1"
+    assert cal.branch_calibration("DHSTB01", "descending").name == "run3_desc_v2"
+    assert cal.branch_calibration("DHSTB01", "ascending").name == "run3_asc_v2"
+    assert cal.branch_calibration("DHSTB01", None).name == "run3_unknown_v2"
     assert cal.branch_calibration("DHSTB02", "descending") is None
 
 
@@ -150,7 +150,7 @@ def private_lattices(tmp_path, monkeypatch):
         ('branch = "ascending"', 'branch = "up"', "branch must be one of"),
         ('preferred_branch = "descending"', 'preferred_branch = "x"', "preferred_branch"),
         ("slope_g_per_a = 28.519", "slope_g_per_a = -1.0", "slope must be > 0"),
-        ('ascending = "run3_pass3_asc"', 'ascending = "nope"', "unknown calibration nope"),
+        ('ascending = "run3_asc_v2"', 'ascending = "nope"', "unknown calibration nope"),
     ],
 )
 def test_malformed_dipole_data(private_lattices, old: str, new: str, message: str) -> None:

@@ -139,10 +139,11 @@ def test_hysteresis_pass_to_pass_is_055_mev() -> None:
 def test_branch_picks_calibration_and_is_recorded() -> None:
     desc = energy_from_current(175.0, branch="descending")
     asc = energy_from_current(175.0, branch="ascending")
-    assert desc.calibration.startswith("run3_desc_mean_v1@")
-    assert asc.calibration.startswith("run3_pass3_asc@")
+    assert desc.calibration.startswith("run3_desc_v2@")
+    assert asc.calibration.startswith("run3_asc_v2@")
     assert (desc.branch, asc.branch) == ("descending", "ascending")
-    assert asc.field_g == pytest.approx(58.8 + 28.519 * 175.0)
+    # iron: at equal current the descending branch lies above the ascending one (issue 14)
+    assert desc.field_g > asc.field_g and desc.energy_mev > asc.energy_mev
     mismatch = energy_from_current(175.0, branch="ascending", calibration="run3_pass1_desc")
     assert any("not covered" in w for w in mismatch.warnings)
 
@@ -155,7 +156,7 @@ def test_extrapolation_only_with_flag() -> None:
     est = current_for_energy(320.0, extrapolate=True)
     assert est.extrapolated and any("extrapolated" in w for w in est.warnings)
     assert not current_for_energy(280.0).extrapolated
-    with pytest.raises(BeamlineInputError, match=r"130\.7\.\.190\.1 A"):
+    with pytest.raises(BeamlineInputError, match=r"130\.66\.\.190\.132 A"):
         energy_from_current(120.0)
     with pytest.raises(BeamlineInputError, match="supply range"):
         energy_from_current(401.0, extrapolate=True)

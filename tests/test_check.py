@@ -60,12 +60,14 @@ def test_check_ok_records_readings_and_verdict(fake_btf, plan, store):
     assert v.comparison("energy from DHSTB001 readback").expected == p.e_beam_mev
     assert not store.path.exists()  # the checker writes nothing
     CheckRecorder(store).record(plan, v)
-    # store: 2 PSU readings + 1 TimePix reading + 1 verdict, keyed by the check id
+    # store: 6 PSU readings (2 dipoles, 4 quads) + 1 TimePix reading + 1 verdict, keyed by
+    # the check id
     evs = events_of(store, v.check_id)
-    assert sorted(e.kind for e in evs) == ["reading", "reading", "reading", "verdict"]
+    assert sorted(e.kind for e in evs) == ["reading"] * 7 + ["verdict"]
     assert {e.payload["element"] for e in evs if e.kind == "reading"} == {
         "DHSTB001",
         "DHSTB002",
+        *(f"QUATB00{n}" for n in range(1, 5)),
         "TIMEPIX",
     }
     verdict_ev = next(e for e in evs if e.kind == "verdict")
@@ -147,7 +149,7 @@ def test_psu_fault_gives_fail_with_reason_and_recovers(
     assert any(fragment in r for r in v.reasons)
     CheckRecorder(store).record(plan, v)
     evs = events_of(store, v.check_id)
-    assert sorted(e.kind for e in evs) == ["reading", "reading", "reading", "verdict"]
+    assert sorted(e.kind for e in evs) == ["reading"] * 7 + ["verdict"]  # 6 supplies + TimePix
     bad = next(e for e in evs if e.kind == "reading" and e.payload["element"] == element)
     assert ("error" in bad.payload) == name.endswith("read")
     fake_btf.clear()

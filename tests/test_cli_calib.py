@@ -69,8 +69,7 @@ def test_energy_from_fields_and_current_for_energy() -> None:
     assert [r["energy_mev"] for r in cur] == [282.27, 283.02]
     assert cur[1]["current_a"] - cur[0]["current_a"] == pytest.approx(0.48, abs=0.01)  # facts 3
     assert all(
-        r["branch"] == "descending" and r["calibration"].startswith("run3_desc_mean_v1@")
-        for r in cur
+        r["branch"] == "descending" and r["calibration"].startswith("run3_desc_v2@") for r in cur
     )
     assert all(REQUIRED <= set(r) for r in cur)
 
@@ -99,8 +98,9 @@ def test_history_command() -> None:
     ("args", "fragment"),
     [
         (("energy", "--current-a", "500"), "supply range 0..400 A"),
-        (("energy", "--current-a", "120"), "130.7..190.1 A"),
-        (("current", "--energy-mev", "330"), "calibrated range 207.13..299.59 MeV"),
+        (("energy", "--current-a", "120"), "130.66..190.132 A"),
+        # facts 4: the 2022 scan's lowest and highest points, 206.6 and 300.1 MeV
+        (("current", "--energy-mev", "330"), "calibrated range 206.59..300.14 MeV"),
         (("energy", "--current-a", "170", "--magnet", "DHSTB9"), "unknown magnet 'DHSTB9'"),
         (
             ("energy", "--current-a", "170", "--calibration", "v0"),
@@ -137,10 +137,41 @@ def test_dhstb02_command() -> None:
     rows = run_json("dhstb02", "--energy-mev", "282.5,270")
     assert [r["energy_mev"] for r in rows] == [282.5, 270.0]
     for row in rows:
-        # matched DHSTB01: the model solution is the calibration-nominal current (facts 3 curve)
+        # matched DHSTB01: the transmitted beam is centred on the energy, so the solution is
+        # the calibration-nominal current (facts 3 curve) within the centroid's statistics
+        # (0.02 A ~ 0.1 mm at the target)
         p = math.sqrt(row["energy_mev"] ** 2 - ELECTRON_MASS_MEV**2)
-        assert row["current_a"] == pytest.approx((p / 0.0551318 - 27.16) / 28.446, abs=1e-8)
-        assert abs(row["x_target_mm"]) < 1e-9
+        assert row["current_a"] == pytest.approx((p / 0.0551318 - 27.16) / 28.446, abs=0.02)
+        assert abs(row["x_target_mm"]) < 1e-4
+        assert row["n_transmitted"] > 500
     assert_user_error(
         run("dhstb02", "--energy-mev", "282.5,283", "--dhstb01-current-a", "179.5"), "give one each"
     )
+
+
+def test_readbacks_always_convert() -> None:
+    """Issue 14: a Hall field converts to energy whatever the current calibration's range
+    (E = 0.0551318 B - 2.00 MeV, facts 3); outside the data a warning, never a refusal."""
+    rows = run_json("energy", "--field-g", "5480.4,3784,6000")
+    for row, field in zip(rows, (5480.4, 3784.0, 6000.0), strict=True):
+        e_magnet = math.hypot(0.0551318 * field, ELECTRON_MASS_MEV)
+        assert row["energy_mev"] == pytest.approx(e_magnet - 2.00, abs=1e-9)
+    assert [r["extrapolated"] for r in rows] == [False, False, True]
+    assert rows[2]["warnings"]
+
+
+def test_trusted_range_contains_the_2022_data() -> None:
+    """Issue 14: the 2022 scan ran 130.66-190.132 A; both ends are inside every 2022 curve,
+    and re-planning the on-resonance range 262.22-300.14 MeV (facts 4) needs no flag."""
+    from beamline import calibration as cal
+
+    for curve in cal.dipole_calibrations().calibrations.values():
+        if curve.field_reference == "hall_probe":
+            assert not curve.is_extrapolation(130.66) and not curve.is_extrapolation(190.132)
+    out = subprocess.run(
+        [sys.executable, "-m", "scanplan.cli.main", "plan", "--energy-mev", "262.22:300.14"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert out.returncode == 0, out.stderr

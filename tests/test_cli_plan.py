@@ -106,7 +106,7 @@ def test_yield_json() -> None:
         (("--mass-mev", "16.4:17.5", "--budget-hours", "3"), "too small"),
         (("--mass-mev", "17.5:16.4"), "low <= high"),
         (("--mass-mev", "abc"), "--mass-mev"),
-        (("--energy-mev", "262.2:300.1", "--control", "none"), "extrapolat"),
+        (("--energy-mev", "262.2:310", "--control", "none"), "extrapolat"),
     ],
 )
 def test_bad_plan_input_writes_nothing(tmp_path, args, fragment) -> None:

@@ -11,9 +11,12 @@ from hypothesis import strategies as st
 from beamline import calibration as cal
 from beamline.errors import BeamlineInputError
 from beamline.hysteresis import (
+    PassOffset,
     branch_field_offset_g,
     classify_branches,
+    fit_hysteresis_model,
     hysteresis_history,
+    hysteresis_model,
     hysteresis_sigma_field_g,
     parameters,
 )
@@ -43,7 +46,7 @@ def test_2022_style_scan_descending_then_ascending() -> None:
     asc = [186.0 + 1.0 * k for k in range(3)]
     hist = hysteresis_history([*desc, *asc], standardised=True)
     assert [s.branch for s in hist.steps] == ["descending"] * 6 + ["ascending"] * 3
-    assert hist.calibration.startswith("run3_desc_mean_v1@")
+    assert hist.calibration.startswith("run3_desc_v2@")
     warned = [i for i, s in enumerate(hist.steps) if s.warnings]
     assert warned == [6, 7, 8]
     assert "covers the descending branch only" in hist.steps[6].warnings[0]
@@ -58,7 +61,7 @@ def test_2022_style_scan_descending_then_ascending() -> None:
 
 def test_ascending_calibration_warns_on_descending_steps() -> None:
     hist = hysteresis_history(
-        [150.0, 151.0, 149.0], previous_current_a=140.0, calibration="run3_pass3_asc"
+        [150.0, 151.0, 149.0], previous_current_a=140.0, calibration="run3_asc_v2"
     )
     assert [s.branch for s in hist.steps] == ["ascending", "ascending", "descending"]
     assert [bool(s.warnings) for s in hist.steps] == [False, False, True]
@@ -72,22 +75,101 @@ def test_unknown_first_step_is_flagged() -> None:
     assert hist.steps[0].sigma_field_g == hysteresis_sigma_field_g("DHSTB01", 170.0, None)
 
 
-@given(current_a=st.floats(min_value=130.7, max_value=190.1))
-def test_offsets_follow_the_pass_fits(current_a: float) -> None:
-    desc = sum(a + b * current_a for a, b in DESC) / 3
-    asc = ASC[0][0] + ASC[0][1] * current_a
-    everything = (3 * desc + asc) / 4
-    assert branch_field_offset_g("DHSTB01", current_a, "descending") == pytest.approx(
-        desc - everything, abs=1e-9
-    )
-    assert branch_field_offset_g("DHSTB01", current_a, "ascending") == pytest.approx(
-        asc - everything, abs=1e-9
-    )
+@given(current_a=st.floats(min_value=130.66, max_value=190.132))
+def test_branch_term_follows_iron(current_a: float) -> None:
+    """Issue 14: the descending branch lies above the ascending one (iron), at every current,
+    and the unknown branch halfway."""
+    desc = branch_field_offset_g("DHSTB01", current_a, "descending")
+    asc = branch_field_offset_g("DHSTB01", current_a, "ascending")
+    assert desc > 0 > asc
+    assert desc == pytest.approx(-asc, rel=1e-12)
     assert branch_field_offset_g("DHSTB01", current_a, None) == 0.0
+    d_curve = cal.branch_calibration("DHSTB01", "descending")
+    a_curve = cal.branch_calibration("DHSTB01", "ascending")
+    assert d_curve.value(current_a) > a_curve.value(current_a)
     known = hysteresis_sigma_field_g("DHSTB01", current_a, "descending")
     unknown = hysteresis_sigma_field_g("DHSTB01", current_a, None)
     assert unknown > known
-    assert unknown >= math.hypot(known, abs(desc - asc) / 2) - 1e-9
+
+
+def test_2022_pass_offsets_against_the_issue_numbers() -> None:
+    """The four facts-3 pass fits, each over its own sub-range: the offsets from the nominal
+    curve grow with time, 33.9 -> 38.8 -> 43.8 -> 45.4 G (issue 14; pass 2 depends most on
+    its unpublished sub-range)."""
+    model = hysteresis_model()
+    offsets = [p.offset_g for p in model.passes]
+    for got, quoted in zip(offsets, (33.9, 38.8, 43.8, 45.4), strict=True):
+        assert got == pytest.approx(quoted, abs=1.0)
+    # the sub-ranges reproduce the scan's ends (issue 14: 130.66-190.132 A)
+    assert model.passes[1].current_range_a[0] == pytest.approx(130.66, abs=0.1)
+    assert model.passes[3].current_range_a[1] == pytest.approx(190.132, abs=0.1)
+
+
+def test_2022_fit_against_closed_form() -> None:
+    """Three descending passes at cycles 0, 1, 2 and one ascending at 3, equal weights: the
+    least-squares drift is the slope of the descending points, (y2 - y0) / 2, and the
+    ascending point fixes the branch term exactly: branch = (desc line at 3) - y3."""
+    model = hysteresis_model()
+    y = [p.offset_g for p in model.passes]
+    drift = (y[2] - y[0]) / 2
+    line_at_3 = sum(y[:3]) / 3 + drift * (3 - 1)
+    assert model.drift_g_per_cycle == pytest.approx(drift, rel=1e-9)
+    assert model.branch_fit_g == pytest.approx(line_at_3 - y[3], rel=1e-9)
+    assert model.dof == 1
+    assert model.branch_g > 0 and "agrees with iron" in model.branch_rule
+    # sigma of a difference of a 3-point line extrapolated to x = 3 and one point (sigma s):
+    s = 1.27
+    var_line = s**2 / 3 + (2 * 2) ** 2 * s**2 / 2 / 4  # mean + slope * 2, slope var s^2/2
+    assert model.branch_sigma_g == pytest.approx(math.sqrt(var_line + s**2), rel=1e-9)
+
+
+def test_fit_recovers_known_terms_and_applies_the_sign_rule() -> None:
+    def synth(base: float, drift: float, branch: float) -> list[PassOffset]:
+        rows = [("descending", 0.0), ("descending", 1.0), ("ascending", 2.0), ("descending", 3.0)]
+        return [
+            PassOffset(
+                f"p{i}",
+                b,
+                c,
+                (150.0, 160.0),
+                base + drift * c + (0.5 if b == "descending" else -0.5) * branch,
+            )
+            for i, (b, c) in enumerate(rows)
+        ]
+
+    fit = fit_hysteresis_model(synth(30.0, 4.0, 6.0), sigma_g=1.0)
+    assert (fit.base_g, fit.drift_g_per_cycle, fit.branch_g) == pytest.approx((30.0, 4.0, 6.0))
+    strong = fit_hysteresis_model(synth(30.0, 4.0, -20.0), sigma_g=1.0)
+    assert strong.branch_g == pytest.approx(-20.0) and "contradicts iron" in strong.branch_rule
+    weak = fit_hysteresis_model(synth(30.0, 4.0, -1.0), sigma_g=1.0)
+    assert weak.branch_g == 0.0 and weak.branch_fit_g == pytest.approx(-1.0)
+    with pytest.raises(BeamlineInputError, match="both branches"):
+        fit_hysteresis_model([o for o in synth(0, 0, 0) if o.branch == "descending"], sigma_g=1)
+
+
+def test_dipoles_v2_curves_are_the_model_at_the_reference_cycle() -> None:
+    """dipoles.toml holds the fit's numbers (rounded to 1 mG): regenerate them with the data."""
+    model = hysteresis_model()
+    nominal = cal.dipole_calibration("DHSTB01", "btf_nominal_v1")
+    for branch in ("descending", "ascending", None):
+        curve = cal.branch_calibration("DHSTB01", branch)
+        expect = nominal.offset + model.offset_g(branch, model.reference_cycle)
+        assert curve.offset == pytest.approx(expect, abs=1e-3)
+        assert curve.slope == nominal.slope
+
+
+def test_history_reports_branch_and_drift_separately() -> None:
+    """Issue 14 example 180, 179, 180 A: the descending step above the ascending one; a
+    long sweep and a reversal add one cycle of drift."""
+    model = hysteresis_model()
+    short = hysteresis_history([180.0, 179.0, 180.0])
+    assert short.steps[1].branch_offset_g > short.steps[2].branch_offset_g
+    assert short.steps[2].drift_offset_g == 0.0  # 1 A is no pass
+    long = hysteresis_history([190.0, 180.0, 170.0, 180.0])
+    step = long.steps[3]
+    assert step.cycle == 1
+    assert step.drift_offset_g == pytest.approx(model.drift_g_per_cycle)
+    assert step.field_offset_g == pytest.approx(step.branch_offset_g + step.drift_offset_g)
 
 
 def test_parameters_against_facts() -> None:

@@ -41,7 +41,13 @@ def test_bad_scheduler_arguments(kwargs, fragment):
 @pytest.mark.slow
 def test_local_cluster_gives_the_sync_result_bit_for_bit():
     grid = spread.make_grid(gaps_mm={"SLTB4": [1.0, 1.9, 3.0]})
-    kw = {"grid": grid, "n_particles": 20_000, "chunk_particles": 6000, "seed": 5}
+    kw = {
+        "grid": grid,
+        "n_particles": 20_000,
+        "chunk_particles": 6000,
+        "seed": 5,
+        "spot_grid": spread.SpotGrid.uniform(40.0, 15.0, 0.5),
+    }
     energies = [262.0, 282.0, 300.0]
     done: list[tuple[int, int]] = []
     local = spread.compute_spread(
@@ -50,6 +56,8 @@ def test_local_cluster_gives_the_sync_result_bit_for_bit():
     sync = spread.compute_spread(energies, scheduler="sync", **kw)
     pd.testing.assert_frame_equal(local.table, sync.table, check_exact=True)
     assert local.table["n_transmitted"].sum() > 0
+    assert sorted(sync.spots) == [0, 1, 2]
     for i in sync.spots:
         assert np.array_equal(local.spots[i], sync.spots[i])
-    assert sorted(done) == [(1, 3), (2, 3), (3, 3)]
+    jobs = done[0][1]  # one job per particle chunk (shared engine): 20000 / 6000 -> 4
+    assert jobs == 4 and sorted(done) == [(k, jobs) for k in range(1, jobs + 1)]

@@ -55,9 +55,28 @@ def test_curves_are_the_facts_file_relations(cal_fig):
         line_e = ax_e.get_lines()[k]
         x = line_e.get_xdata()
         expected = (a + b * x) - (NOMINAL_G[0] + NOMINAL_G[1] * x)
-        assert any(np.allclose(ln.get_ydata(), expected, atol=1e-9) for ln in lines_b), name
+        assert any(
+            len(ln.get_xdata()) == len(x) and np.allclose(ln.get_ydata(), expected, atol=1e-9)
+            for ln in lines_b
+        ), name
         # on the 2022 scale E = 0.0551318 B - 2.00 MeV (facts 3; E vs p below 1e-3 MeV)
         assert np.allclose(line_e.get_ydata(), 0.0551318 * (a + b * x) - 2.00, atol=2e-3)
+
+
+def test_pass_fits_are_thick_over_their_own_2022_currents(cal_fig):
+    """Each pass fit is drawn thick over the currents of its own sub-range of the 2022 scan,
+    and the scan's lowest and highest points are marked."""
+    fig, _ = cal_fig
+    ax_b = fig.axes[1]
+    thick = [ln for ln in ax_b.get_lines() if ln.get_linewidth() >= 3 and len(ln.get_xdata()) == 9]
+    assert len(thick) == len(PASS_FITS_G)
+    for ln in thick:
+        i_lo, i_hi = ln.get_xdata()[0], ln.get_xdata()[-1]
+        assert 130.0 <= i_lo < i_hi <= 191.0  # inside the 2022 scan (facts 3: 130.7-190.1 A)
+    # facts 3: 130.7-190.1 A covered 206-300 MeV; facts 4: 206.6 and 300.1 MeV
+    ends = _line(fig.axes[0], "2022 scan ends")
+    assert np.allclose(ends.get_xdata(), [130.7, 190.1], atol=0.1)
+    assert np.allclose(ends.get_ydata(), [206.6, 300.1], atol=0.1)
 
 
 def test_branches_points_and_labels_are_readable(cal_fig):

@@ -142,11 +142,12 @@ def test_soak_checker_with_faults(memcached_server, predictor, tolerances, plan,
     assert max(later) - min(later) < 15.0, [round(m) for m in rss]
     assert sockets1 <= sockets0 + 2, (sockets0, sockets1)
     assert threads1 <= threads0 + 2, (threads0, threads1)
-    # nothing lost or duplicated: 2 PSU readings + 1 TimePix reading + 1 verdict per check
+    # nothing lost or duplicated: 6 PSU readings (2 dipoles, 4 quadrupoles) + 1 TimePix
+    # reading + 1 verdict per check
     events = store.history()
     verdicts = [e for e in events if e.kind == "verdict"]
     assert len(verdicts) == checks
-    assert len(events) == 4 * checks + len(plan.points)  # + the plan's "planned" events
+    assert len(events) == 8 * checks + len(plan.points)  # + the plan's "planned" events
     assert len({e.idempotency_key for e in events}) == len(events)
     print(
         f"soak: {checks} checks in {len(phases)} phases, RSS {rss[0]:.0f}->{rss[-1]:.0f} MB, "

@@ -59,7 +59,7 @@ def madx_survivors(bl, coords, setting: dict[str, Jaws]) -> np.ndarray:
 )  # fmt: skip
 def test_transmitted_set_equals_madx_track(setting, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # MAD-X TRACK writes checkpoint_restart.dat in the cwd
-    bl = spread._line_for(None)
+    bl = spread.line_for(None)
     spread.configure_point(bl, spread.ScanPoint(ENERGY_MEV))
     src = load_source(scattering=False)
     # a beam narrowed in delta so that a good share of the particles reaches the slits' edges

@@ -39,7 +39,7 @@ def hard_edge_row(s_m: float) -> tuple[float, float, float]:
 
 @pytest.fixture(scope="module")
 def line():
-    bl = spread._line_for(None)
+    bl = spread.line_for(None)
     spread.configure_point(bl, spread.ScanPoint(282.5))
     return bl
 
@@ -68,8 +68,9 @@ def test_segmented_pass_equals_one_full_track(line):
 
 def test_engine_equals_direct_evaluation_of_the_records(line):
     """Pruning, chunking, the reused particle buffer and the class contraction change
-    nothing: every row equals the direct per-particle evaluation (scattering on)."""
-    src = load_source()
+    nothing: every row equals the direct per-particle evaluation (scattering on; energy loss
+    off, which track_particles does not apply)."""
+    src = load_source().with_energy_loss("off")
     n, seed = 30_000, 11
     grid = spread.make_grid(
         gaps_mm={"SLTB2": [1.74, 3.0], "SLTB4": [1.0, 1.9, 4.0]},
@@ -197,8 +198,11 @@ def test_empty_beam_gives_zero_transmission_and_no_spread():
 
 def test_2022_setting_meets_the_published_spread():
     """facts 2: BES <= 0.25 % for the Run III slits (SLTB2 1.74, SLTB3 4.2, SLTB4 1.9,
-    SLTB5 5.0 mm); sensitivity to the input divergence and the window scattering."""
-    res = spread.compute_spread([282.5], n_particles=200_000, scheduler="sync", seed=3)
+    SLTB5 5.0 mm) with the LINAC beam the slits select from; sensitivity to the input
+    divergence and the window scattering."""
+    res = spread.compute_spread(
+        [282.5], source=load_source(), n_particles=200_000, scheduler="sync", seed=3
+    )
     row = res.table.iloc[0]
     assert (row["sltb2_mm"], row["sltb3_mm"], row["sltb4_mm"], row["sltb5_mm"]) == (
         1.74,
@@ -209,7 +213,12 @@ def test_2022_setting_meets_the_published_spread():
     assert row["n_transmitted"] > 300
     assert 0.0005 < row["rel_spread_rms"] <= 0.0025
     sens = spread.spread_sensitivity(
-        282.5, divergence_scales=(0.5, 2.0), window_thickness_scales=(0.0, 2.0), n_particles=100_000
+        282.5,
+        source=load_source(),
+        divergence_scales=(0.5, 2.0),
+        window_thickness_scales=(0.0, 2.0),
+        energy_loss_modes=(),
+        n_particles=100_000,
     )
     div = sens[sens["variant"] == "divergence"].set_index("divergence_scale")
     assert div.loc[2.0, "rel_spread_rms"] > div.loc[0.5, "rel_spread_rms"]

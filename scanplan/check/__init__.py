@@ -1,9 +1,10 @@
 """Step checker: is the machine where the plan says, and does the beam land where the model
 says for the currents actually measured?
 
-For one plan point the checker reads the DHSTB001/DHSTB002 power supplies (status, set
-point, readback, age) and the TimePix beam spot, predicts the spot from the beam-line model
-(:func:`beamline.spot.predict_spot`) for the measured and the plan's currents, and returns a
+For one plan point the checker reads the DHSTB001/DHSTB002 and QUATB001..4 power supplies
+(status, set point, readback, age) and the TimePix beam spot, predicts the spot from the
+beam-line model (:func:`beamline.spot.predict_spot`) for the measured and the plan's
+currents, and returns a
 :class:`Verdict` (OK / WARN / FAIL, every comparison with measured, expected, tolerances,
 unit, level and reason). Hardware problems are FAIL comparisons carrying the adapter's
 message, not exceptions; bad input (unknown period, malformed tolerances) raises
@@ -14,8 +15,10 @@ Modules, one job each:
 - :mod:`.tolerances`: :class:`CheckTolerances`, the typed ``lattices/checks/tolerances.toml``;
 - :mod:`.verdict`: the records (:class:`Verdict`, :class:`Comparison`, readings, spot, prediction);
 - :mod:`.predictor`: :class:`SpotPredictor`, the cached model prediction;
-- :mod:`.dipoles`: the dipoles read, named from the calibrations;
+- :mod:`.dipoles`: the magnets read (dipoles, quadrupoles Q1..Q4 on QUATB001..4), named
+  from the calibrations, and the plan's currents per supply;
 - :mod:`.comparisons`: the judgement (pure functions);
+- :mod:`.settle`: the settle loop's judgement (settled, steady outside tolerance, trips);
 - :mod:`.checker`: :class:`Checker`, reads through protocols and returns the verdict;
 - :mod:`.recorder`: :class:`CheckRecorder`, the one writer of readings and verdicts;
 - :mod:`.connections`: :func:`connect`, the real adapters from addresses;

@@ -27,12 +27,19 @@ from .comparisons import (
     model_comparisons,
     predictions,
     psu_comparisons,
-    settle_comparison,
-    settled,
+    quad_comparisons,
     spot_comparisons,
 )
-from .dipoles import dipoles
+from .dipoles import Magnet, dipoles, magnets
 from .predictor import SpotPredictor
+from .settle import (
+    setpoints_of,
+    setpoints_on_plan,
+    settle_comparison,
+    settled,
+    steady,
+    trip_comparisons,
+)
 from .tolerances import CheckTolerances
 from .verdict import (
     OK,
@@ -83,8 +90,15 @@ class Checker:
 
     def read_dipoles(self) -> dict[str, PowerSupplyReading | HardwareError]:
         """Both dipoles; an unreadable one maps to its error."""
+        return self._read(dipoles())
+
+    def read_magnets(self) -> dict[str, PowerSupplyReading | HardwareError]:
+        """The dipoles and the quadrupoles QUATB001..4; an unreadable one maps to its error."""
+        return self._read(magnets())
+
+    def _read(self, which: tuple[Magnet, ...]) -> dict[str, PowerSupplyReading | HardwareError]:
         out: dict[str, PowerSupplyReading | HardwareError] = {}
-        for d in dipoles():
+        for d in which:
             try:
                 out[d.element] = self.read_psu(d.element)
             except HardwareError as exc:
@@ -118,26 +132,52 @@ class Checker:
     ) -> tuple[SettleSummary, tuple[SettlePoll, ...]]:
         """Poll the dipoles until set points match the plan and readbacks are within
         ``readback_warn_a`` of them, not ramping, for ``settle.stable_polls`` polls in a row,
-        or until ``timeout_s`` (default ``settle.timeout_s``). Returns the summary and the
-        polls (their readings are recorded with the verdict)."""
+        or until ``timeout_s`` (default ``settle.timeout_s``). Stops early when the readbacks
+        have settled outside tolerance (operational, not ramping, steady within
+        ``readback_warn_a`` poll to poll, but off the plan: for ``steady_outside_s`` with the
+        set points on the plan, for ``wrong_setpoint_wait_s`` with a set point off it that
+        nobody changes): waiting longer would not change the verdict. Returns the summary and the polls (their readings are
+        recorded with the verdict)."""
         st = self.tol.settle
         timeout = st.timeout_s if timeout_s is None else timeout_s
         t0 = self.clock.monotonic()
-        stable = 0
+        stable = outside = 0
+        previous: Readings | None = None
+        changed_at = outside_since = t0  # set points last changed (the crew acting)
         polls: list[SettlePoll] = []
         while True:
             readings = self.read_dipoles()
-            stable = stable + 1 if settled(point, readings, self.tol) else 0
-            elapsed = self.clock.monotonic() - t0
+            now = self.clock.monotonic()
+            ok = settled(point, readings, self.tol)
+            stable = stable + 1 if ok else 0
+            if previous is not None and setpoints_of(previous) != setpoints_of(readings):
+                changed_at = now
+            outside = outside + 1 if not ok and steady(previous, readings, self.tol) else 0
+            if outside <= 1:
+                outside_since = now  # the first poll of this steady stretch
+            previous = readings
+            elapsed = now - t0
             poll = SettlePoll(
                 poll=len(polls), elapsed_s=elapsed, stable=stable, readings=self._records(readings)
             )
             polls.append(poll)
             if on_poll is not None:
                 on_poll(poll)
-            if stable >= st.stable_polls or elapsed >= timeout:
+            # settled outside tolerance: steady for stable_polls polls in a row (stable_polls
+            # - 1 comparisons with the previous poll) with the set points on the plan, or a
+            # steady set point off the plan nobody changed for wrong_setpoint_wait_s
+            steady_off = outside >= max(1, st.stable_polls - 1)
+            off = steady_off and (
+                now - outside_since >= st.steady_outside_s
+                if setpoints_on_plan(point, readings, self.tol)
+                else now - changed_at >= st.wrong_setpoint_wait_s
+            )
+            if stable >= st.stable_polls or off or elapsed >= timeout:
                 summary = SettleSummary(
-                    settled=stable >= st.stable_polls, elapsed_s=elapsed, polls=len(polls)
+                    settled=stable >= st.stable_polls,
+                    elapsed_s=elapsed,
+                    polls=len(polls),
+                    outside_tolerance=off and stable < st.stable_polls,
                 )
                 return summary, tuple(polls)
             self.clock.sleep(min(st.poll_interval_s, max(0.0, timeout - elapsed)))
@@ -161,11 +201,15 @@ class Checker:
         polls: tuple[SettlePoll, ...] = ()
         if watch:
             settle, polls = self.wait_settled(point, timeout_s=settle_timeout_s, on_poll=on_poll)
-        readings = self.read_dipoles()
+        readings = self.read_magnets()
         comparisons: list[Comparison] = psu_comparisons(point, readings, self.tol)
+        comparisons += quad_comparisons(point, readings, self.tol)
         if settle is not None:
             comparisons += settle_comparison(settle)
-        comparisons += energy_comparison(point, readings, self.tol)
+            comparisons += trip_comparisons(point, polls, readings)
+        comparisons += energy_comparison(
+            point, readings, self.tol, extrapolate=plan.inputs.extrapolate
+        )
         spot_record: SpotReading | None = None
         prediction: Prediction | None = None
         model_failures: list[Comparison] = []

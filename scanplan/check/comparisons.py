@@ -12,14 +12,22 @@ import math
 from collections.abc import Mapping
 
 from hw_interfaces.btf_records import PowerSupplyReading, PsuState
-from hw_interfaces.errors import HardwareError
+from hw_interfaces.errors import HardwareError, NoBeam
 from hw_interfaces.timepix import BeamSpot
 
 from ..records import Point
-from .dipoles import dipoles
+from .dipoles import Magnet, dipoles, quadrupoles
 from .predictor import SpotPredictor
 from .tolerances import CheckTolerances
-from .verdict import FAIL, OK, WARN, Comparison, PredictedSpot, Prediction, SettleSummary
+from .verdict import (
+    FAIL,
+    OK,
+    WARN,
+    Comparison,
+    PredictedSpot,
+    Prediction,
+    shown,
+)
 
 #: element -> reading, or the error reading it raised
 Readings = Mapping[str, PowerSupplyReading | HardwareError]
@@ -44,8 +52,8 @@ def graded(
     if level != OK:
         limit = warn if level == WARN else fail
         reason = (
-            f"{what}: {measured:.6g} {unit} vs {expected:.6g} {unit} "
-            f"(|diff| {d:.3g} > {limit:.3g} {unit})"
+            f"{what}: {shown(measured, warn)} {unit} vs {shown(expected, warn)} {unit} "
+            f"(|diff| {shown(d, warn)} > {limit:.3g} {unit})"
         )
     return Comparison(**base, level=level, reason=reason)
 
@@ -55,99 +63,121 @@ def failed(name: str, measured: str | None, expected: str | None, reason: str) -
     return Comparison(name=name, measured=measured, expected=expected, level=FAIL, reason=reason)
 
 
-def settled(point: Point, readings: Readings, tol: CheckTolerances) -> bool:
-    """Both dipoles operational, not ramping, set points on the plan and readbacks within
-    ``readback_warn_a`` of them."""
-    ps = tol.power_supply
-    for d in dipoles():
-        r = readings[d.element]
-        if isinstance(r, HardwareError) or not r.ok or r.ramp_on or r.busy:
-            return False
-        if abs(r.current_setting_a - d.planned_current_a(point)) > ps.setpoint_fail_a:
-            return False
-        if abs(r.output_current_a - r.current_setting_a) > ps.readback_warn_a:
-            return False
-    return True
+def hysteresis_hint(magnet: str, point: Point) -> str:
+    """What to do after a trip or reset of ``magnet``: the iron remembers where the current
+    came from, so the set point must be approached again from the plan's branch side."""
+    if point.branch == "descending":
+        side = "from above (overshoot, then down)"
+    elif point.branch == "ascending":
+        side = "from below (from 0 A, up)"
+    else:
+        side = "from the side of the calibration branch"
+    return (
+        f"hysteresis: after the reset, re-approach {magnet} {side}; the field after a trip "
+        "is not the field of the same current approached from the plan's branch"
+    )
+
+
+def _supply_comparisons(
+    point: Point,
+    magnet: Magnet,
+    r: PowerSupplyReading | HardwareError,
+    limits: tuple[float, float, float, float],
+    max_age_s: float,
+    *,
+    hysteresis: bool,
+) -> list[Comparison]:
+    """Status, set point vs plan, readback vs set point and record age of one supply;
+    ``limits``: set-point warn/fail and readback warn/fail [A]."""
+    element = magnet.element
+    if isinstance(r, HardwareError):
+        return [failed(f"{element} read", type(r).__name__, "record", read_error_text(r))]
+    sp_warn, sp_fail, rb_warn, rb_fail = limits
+    faults = f", fault bits {list(r.faults)}" if any(r.faults) else ""
+    healthy = r.status is PsuState.OPERATIONAL and not any(r.faults)
+    reason = ""
+    if not healthy:
+        reason = f"{element}: status {r.status.name} (code {r.status_code}){faults}"
+        if hysteresis:
+            reason += "; " + hysteresis_hint(magnet.magnet, point)
+    fresh = r.age_s <= max_age_s
+    return [
+        Comparison(
+            name=f"{element} status",
+            measured=r.status.name + (f" faults={list(r.faults)}" if any(r.faults) else ""),
+            expected=PsuState.OPERATIONAL.name,
+            level=OK if healthy else FAIL,
+            reason=reason,
+        ),
+        graded(
+            f"{element} set point vs plan",
+            r.current_setting_a,
+            magnet.planned_current_a(point),
+            sp_warn,
+            sp_fail,
+            "A",
+            f"{element} set point",
+        ),
+        graded(
+            f"{element} readback vs set point",
+            r.output_current_a,
+            r.current_setting_a,
+            rb_warn,
+            rb_fail,
+            "A",
+            f"{element} readback",
+        ),
+        Comparison(
+            name=f"{element} readback age",
+            measured=round(r.age_s, 3),
+            expected=0.0,
+            warn=max_age_s,
+            fail=max_age_s,
+            unit="s",
+            level=OK if fresh else FAIL,
+            reason="" if fresh else f"{element}: record {r.age_s:.1f} s old",
+        ),
+    ]
+
+
+def read_error_text(exc: HardwareError) -> str:
+    """The adapter's message, or what the error type means when the message is empty."""
+    text = str(exc)
+    return text or f"{type(exc).__name__} (the device answered nothing the adapter could read)"
 
 
 def psu_comparisons(point: Point, readings: Readings, tol: CheckTolerances) -> list[Comparison]:
     """Status, set point vs plan, readback vs set point and record age of both dipoles."""
     ps = tol.power_supply
-    out: list[Comparison] = []
-    for d in dipoles():
-        element, r = d.element, readings[d.element]
-        if isinstance(r, HardwareError):
-            out.append(failed(f"{element} read", type(r).__name__, "record", str(r)))
-            continue
-        faults = f", fault bits {list(r.faults)}" if any(r.faults) else ""
-        healthy = r.status is PsuState.OPERATIONAL and not any(r.faults)
-        out.append(
-            Comparison(
-                name=f"{element} status",
-                measured=r.status.name + (f" faults={list(r.faults)}" if any(r.faults) else ""),
-                expected=PsuState.OPERATIONAL.name,
-                level=OK if healthy else FAIL,
-                reason=""
-                if healthy
-                else f"{element}: status {r.status.name} (code {r.status_code}){faults}",
-            )
-        )
-        out.append(
-            graded(
-                f"{element} set point vs plan",
-                r.current_setting_a,
-                d.planned_current_a(point),
-                ps.setpoint_warn_a,
-                ps.setpoint_fail_a,
-                "A",
-                f"{element} set point",
-            )
-        )
-        out.append(
-            graded(
-                f"{element} readback vs set point",
-                r.output_current_a,
-                r.current_setting_a,
-                ps.readback_warn_a,
-                ps.readback_fail_a,
-                "A",
-                f"{element} readback",
-            )
-        )
-        fresh = r.age_s <= ps.max_age_s
-        out.append(
-            Comparison(
-                name=f"{element} readback age",
-                measured=round(r.age_s, 3),
-                expected=0.0,
-                warn=ps.max_age_s,
-                fail=ps.max_age_s,
-                unit="s",
-                level=OK if fresh else FAIL,
-                reason="" if fresh else f"{element}: record {r.age_s:.1f} s old",
-            )
-        )
-    return out
-
-
-def settle_comparison(settle: SettleSummary) -> list[Comparison]:
-    """WARN when the readbacks did not settle before the timeout."""
-    if settle.settled:
-        return []
+    limits = ps.limits_a
     return [
-        Comparison(
-            name="settled",
-            measured=round(settle.elapsed_s, 3),
-            expected=None,
-            unit="s",
-            level=WARN,
-            reason=f"readbacks not settled within {settle.elapsed_s:.1f} s ({settle.polls} polls)",
+        c
+        for d in dipoles()
+        for c in _supply_comparisons(
+            point, d, readings[d.element], limits, ps.max_age_s, hysteresis=True
         )
     ]
 
 
-def energy_comparison(point: Point, readings: Readings, tol: CheckTolerances) -> list[Comparison]:
-    """Beam energy from the first dipole's readback (plan branch and energy scale) vs plan."""
+def quad_comparisons(point: Point, readings: Readings, tol: CheckTolerances) -> list[Comparison]:
+    """The same for the quadrupoles Q1..Q4 (QUATB001..4) with ``[quadrupoles]`` tolerances;
+    quads not in ``readings`` (not read) give no comparison."""
+    limits = tol.quadrupoles.limits_a
+    return [
+        c
+        for m in quadrupoles()
+        if m.element in readings
+        for c in _supply_comparisons(
+            point, m, readings[m.element], limits, tol.power_supply.max_age_s, hysteresis=False
+        )
+    ]
+
+
+def energy_comparison(
+    point: Point, readings: Readings, tol: CheckTolerances, *, extrapolate: bool = False
+) -> list[Comparison]:
+    """Beam energy from the first dipole's readback (plan branch and energy scale) vs plan;
+    ``extrapolate``: the plan was made with extrapolated calibrations (so is the check)."""
     from beamline.energy import energy_from_current
     from beamline.errors import BeamlineInputError
 
@@ -159,7 +189,9 @@ def energy_comparison(point: Point, readings: Readings, tol: CheckTolerances) ->
     scale = point.energy_scale.split("@")[0] or None
     branch = point.branch if point.branch != "unknown" else None
     try:
-        est = energy_from_current(r.output_current_a, first.magnet, branch=branch, scale=scale)
+        est = energy_from_current(
+            r.output_current_a, first.magnet, branch=branch, scale=scale, extrapolate=extrapolate
+        )
     except BeamlineInputError as exc:
         return [
             Comparison(
@@ -168,7 +200,7 @@ def energy_comparison(point: Point, readings: Readings, tol: CheckTolerances) ->
                 expected=point.e_beam_mev,
                 unit="MeV",
                 level=FAIL,
-                reason=f"{name}: {exc}",
+                reason=f"{name}: {no_cli_advice(str(exc))}",
             )
         ]
     c = graded(
@@ -185,10 +217,21 @@ def energy_comparison(point: Point, readings: Readings, tol: CheckTolerances) ->
     return [c]
 
 
+def no_cli_advice(message: str) -> str:
+    """A model error without the advice of another command's option: ``check`` has no
+    ``--extrapolate`` (the readback is outside the calibrated range: set the supply)."""
+    cut = message.replace("; extrapolating needs --extrapolate", "")
+    if cut != message:
+        cut += " (the readback is outside the calibrated range: the supply is not at the plan)"
+    return cut
+
+
 def spot_comparisons(spot: BeamSpot | HardwareError, tol: CheckTolerances) -> list[Comparison]:
     """Beam present (hits) and dropped frames of the TimePix reading."""
+    if isinstance(spot, NoBeam):
+        return [failed("TimePix beam", "no beam", "beam", f"no beam on the TimePix ({spot})")]
     if isinstance(spot, HardwareError):
-        return [failed("TimePix beam", type(spot).__name__, "beam", str(spot))]
+        return [failed("TimePix beam", type(spot).__name__, "beam", read_error_text(spot))]
     st = tol.spot
     present = spot.hits_used >= st.min_hits
     total = spot.frames_used + spot.frames_empty + spot.frames_dropped
@@ -203,7 +246,8 @@ def spot_comparisons(spot: BeamSpot | HardwareError, tol: CheckTolerances) -> li
             level=OK if present else FAIL,
             reason=""
             if present
-            else f"TimePix: only {spot.hits_used} beam hits (need {st.min_hits})",
+            else f"no beam on the TimePix: {spot.hits_used} hits in the beam window "
+            f"(a beam gives at least {st.min_hits})",
         ),
         Comparison(
             name="TimePix dropped frames",
@@ -217,6 +261,19 @@ def spot_comparisons(spot: BeamSpot | HardwareError, tol: CheckTolerances) -> li
     ]
 
 
+def measured_quads(point: Point, readings: Readings) -> dict[str, float]:
+    """Quadrupole currents for the model (magnet -> A): the readback of each quad read OK,
+    else the plan's current (the quad's own comparisons say it was not read)."""
+    out = {}
+    for m in quadrupoles():
+        r = readings.get(m.element)
+        if isinstance(r, PowerSupplyReading) and r.ok and math.isfinite(r.output_current_a):
+            out[m.magnet] = r.output_current_a
+        else:
+            out[m.magnet] = m.planned_current_a(point)
+    return out
+
+
 def predictions(
     point: Point, readings: Readings, predictor: SpotPredictor, tol: CheckTolerances
 ) -> tuple[Prediction, list[Comparison]]:
@@ -227,8 +284,11 @@ def predictions(
     d1, d2 = dipoles()
     out: list[Comparison] = []
     plan_spot = measured_spot = None
+    plan_quads = {m.magnet: m.planned_current_a(point) for m in quadrupoles()}
     try:
-        pred = predictor.predict(d1.planned_current_a(point), d2.planned_current_a(point))
+        pred = predictor.predict(
+            d1.planned_current_a(point), d2.planned_current_a(point), plan_quads
+        )
         plan_spot = PredictedSpot.model_validate(pred.as_dict())
     except BeamlineInputError as exc:
         out.append(failed("model (plan currents)", None, None, str(exc)))
@@ -236,7 +296,9 @@ def predictions(
     # no beam to predict when a supply is not read or not OK: the PSU comparisons say why
     if not isinstance(r1, HardwareError) and not isinstance(r2, HardwareError) and r1.ok and r2.ok:
         try:
-            pred = predictor.predict(r1.output_current_a, r2.output_current_a)
+            pred = predictor.predict(
+                r1.output_current_a, r2.output_current_a, measured_quads(point, readings)
+            )
             measured_spot = PredictedSpot.model_validate(pred.as_dict())
         except BeamlineInputError as exc:
             out.append(
@@ -254,6 +316,25 @@ def predictions(
         measured_currents=measured_spot,
     )
     return prediction, out
+
+
+def with_implied_current(c: Comparison, dx_di_mm_per_a: float) -> Comparison:
+    """``c`` (a TimePix x comparison) with the DHSTB02 current error its difference implies
+    through the model's dx/dI (the steering dipole is what moves x at the TimePix); the
+    reason says it in amperes when the level is not OK."""
+    d = c.difference
+    if d is None or not (math.isfinite(dx_di_mm_per_a) and dx_di_mm_per_a != 0):
+        return c
+    magnet = dipoles()[1].magnet
+    amps = d / dx_di_mm_per_a
+    update: dict[str, object] = {"implied_current_a": amps, "implied_magnet": magnet}
+    if c.reason:
+        update["reason"] = (
+            f"{c.reason}: ≈ {abs(amps):.2f} A on {magnet} (the beam sits where {magnet} "
+            f"{amps:+.2f} A would put it, model dx/dI {dx_di_mm_per_a:.1f} mm/A: "
+            "a field error or a wrong set point)"
+        )
+    return c.model_copy(update=update)
 
 
 def model_comparisons(
@@ -281,17 +362,18 @@ def model_comparisons(
             ("x", spot.x_mm, pred.x_timepix_mm + prediction.reference_x_mm, tol_x),
             ("y", spot.y_mm, pred.y_timepix_mm + prediction.reference_y_mm, tol_y),
         ):
-            out.append(
-                graded(
-                    f"TimePix {axis} vs model ({label})",
-                    measured,
-                    expected,
-                    t,
-                    st.fail_factor * t,
-                    "mm",
-                    f"TimePix {axis} vs model for the {label}",
-                )
+            c = graded(
+                f"TimePix {axis} vs model ({label})",
+                measured,
+                expected,
+                t,
+                st.fail_factor * t,
+                "mm",
+                f"TimePix {axis} vs model for the {label}",
             )
+            if axis == "x":
+                c = with_implied_current(c, pred.dx_dcurrent_dhstb02_mm_per_a)
+            out.append(c)
     m = prediction.measured_currents
     if m is not None:
         k = st.size_ratio_warn

@@ -1,6 +1,6 @@
-"""The two dipoles the checker reads, named once: magnet names and order from
-``beamline.names.DIPOLES`` (the calibrations), control-system elements from their
-``supply_element``, plan fields from :func:`scanplan.records.current_field`."""
+"""The magnets the checker reads, named once: magnet names and order from
+``beamline.names.DIPOLES`` / ``QUADRUPOLES`` (the calibrations), control-system elements from
+their ``supply_element``, plan fields from :func:`scanplan.records.current_field`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from ..records import Point, current_field
 
 
 @dataclass(frozen=True)
-class Dipole:
-    """``magnet`` as in the calibrations (DHSTB01), ``element`` as in the BTF control system
-    (DHSTB001)."""
+class Magnet:
+    """``magnet`` as in the calibrations (DHSTB01, Q3), ``element`` as in the BTF control
+    system (DHSTB001, QUATB003)."""
 
     magnet: str
     element: str
@@ -28,10 +28,33 @@ class Dipole:
         return point.current_a(self.magnet)
 
 
+#: the dipoles' records are Magnets (the name the checker and the run have used)
+Dipole = Magnet
+
+
 @functools.cache
-def dipoles() -> tuple[Dipole, Dipole]:
+def dipoles() -> tuple[Magnet, Magnet]:
     """(DHSTB01, DHSTB02): the energy-selecting dipole first, then the steering one."""
     from beamline.names import DIPOLES, supply_element
 
-    first, second = (Dipole(m, supply_element(m)) for m in DIPOLES)
+    first, second = (Magnet(m, supply_element(m)) for m in DIPOLES)
     return first, second
+
+
+@functools.cache
+def quadrupoles() -> tuple[Magnet, ...]:
+    """Q1..Q4 with their supplies QUATB001..QUATB004 (``lattices/calibrations/quadrupoles.toml``)."""
+    from beamline.names import QUADRUPOLES, supply_element
+
+    return tuple(Magnet(m, supply_element(m)) for m in QUADRUPOLES)
+
+
+def magnets() -> tuple[Magnet, ...]:
+    """Every magnet the checker reads: the dipoles, then the quadrupoles."""
+    return (*dipoles(), *quadrupoles())
+
+
+def plan_currents_a(point: Point) -> dict[str, float]:
+    """Supply element -> the plan's current at ``point`` [A], for every magnet (what the crew
+    sets; what a simulator is set to)."""
+    return {m.element: m.planned_current_a(point) for m in magnets()}

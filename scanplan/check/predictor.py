@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,7 +52,9 @@ class SpotPredictor:
         self.cache_size = shipped.simulator.cache_size if cache_size is None else cache_size
         self._bl = beamline
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[int, int], SpotPrediction] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, ...], SpotPrediction] = OrderedDict()
+        #: the settings' quadrupole currents (magnet -> A), used when a call gives none
+        self._settings_quads_a: dict[str, float] | None = None
         self.hits = 0
         self.misses = 0
 
@@ -65,20 +68,41 @@ class SpotPredictor:
             from beamline.model import BeamLine
 
             self._bl = BeamLine(self.settings)
+        if self._settings_quads_a is None:
+            from beamline.names import QUADRUPOLES
+
+            self._settings_quads_a = {q: self._bl.current_a(q) for q in QUADRUPOLES}
         return self._bl
 
-    def predict(self, dhstb01_current_a: float, dhstb02_current_a: float) -> SpotPrediction:
-        """Predicted spot for the DHSTB01/DHSTB02 currents [A] (model input errors raise
-        :class:`beamline.errors.BeamlineInputError`)."""
+    def predict(
+        self,
+        dhstb01_current_a: float,
+        dhstb02_current_a: float,
+        quadrupoles_a: Mapping[str, float] | None = None,
+    ) -> SpotPrediction:
+        """Predicted spot for the DHSTB01/DHSTB02 currents [A] and the quadrupole currents
+        ``quadrupoles_a`` (magnet name Q1..Q4 -> A; a quad not given, or all when None: the
+        settings' current). Model input errors raise
+        :class:`beamline.errors.BeamlineInputError`."""
+        from beamline.errors import BeamlineInputError
+        from beamline.names import QUADRUPOLES
         from beamline.spot import predict_spot
 
-        if not (math.isfinite(dhstb01_current_a) and math.isfinite(dhstb02_current_a)):
-            from beamline.errors import BeamlineInputError
-
-            raise BeamlineInputError("dipole currents must be finite to predict the beam spot")
-        key = (
-            round(dhstb01_current_a / self.resolution_a),
-            round(dhstb02_current_a / self.resolution_a),
+        quads = dict(quadrupoles_a or {})
+        unknown = set(quads) - set(QUADRUPOLES)
+        if unknown:
+            raise BeamlineInputError(f"unknown quadrupoles {sorted(unknown)}; {QUADRUPOLES}")
+        if not all(
+            math.isfinite(v) for v in (dhstb01_current_a, dhstb02_current_a, *quads.values())
+        ):
+            raise BeamlineInputError("magnet currents must be finite to predict the beam spot")
+        with self._lock:
+            self._beamline()
+            assert self._settings_quads_a is not None
+            quads = {**self._settings_quads_a, **quads}
+        key = tuple(
+            round(v / self.resolution_a)
+            for v in (dhstb01_current_a, dhstb02_current_a, *(quads[q] for q in QUADRUPOLES))
         )
         with self._lock:
             hit = self._cache.get(key)
@@ -87,13 +111,13 @@ class SpotPredictor:
                 self.hits += 1
                 return hit
             self.misses += 1
-            i1, i2 = key[0] * self.resolution_a, key[1] * self.resolution_a
+            i1, i2, *iq = (k * self.resolution_a for k in key)
+            bl = self._beamline()
             try:
+                bl.set_currents(dict(zip(QUADRUPOLES, iq, strict=True)))
                 with np.errstate(all="raise"):  # numpy's error state is per thread
-                    pred = predict_spot(self._beamline(), i1, i2, rel_spread=self.rel_spread)
+                    pred = predict_spot(bl, i1, i2, rel_spread=self.rel_spread)
             except FloatingPointError as exc:
-                from beamline.errors import BeamlineInputError
-
                 raise BeamlineInputError(
                     f"no model prediction for DHSTB01 {i1:.3f} A, DHSTB02 {i2:.3f} A "
                     f"(optics undefined: {exc})"

@@ -61,15 +61,13 @@ def _ordered(model: DataModel, *pairs: tuple[str, str]) -> None:
             raise ValueError(f"{lo} must not exceed {hi}")
 
 
-class PowerSupplyTolerances(DataModel):
-    """``[power_supply]``: set point vs plan, readback vs set point [A], record age [s]."""
+class SupplyLimits(DataModel):
+    """Set point vs plan and readback vs set point, warn and fail [A] (one supply family)."""
 
     setpoint_warn_a: Positive
     setpoint_fail_a: Positive
     readback_warn_a: Positive
     readback_fail_a: Positive
-    max_age_s: Positive
-    first_read_wait_s: Positive
 
     @model_validator(mode="after")
     def _levels(self) -> Self:
@@ -77,6 +75,28 @@ class PowerSupplyTolerances(DataModel):
             self, ("setpoint_warn_a", "setpoint_fail_a"), ("readback_warn_a", "readback_fail_a")
         )
         return self
+
+    @property
+    def limits_a(self) -> tuple[float, float, float, float]:
+        """(set-point warn, set-point fail, readback warn, readback fail) [A]."""
+        return (
+            self.setpoint_warn_a,
+            self.setpoint_fail_a,
+            self.readback_warn_a,
+            self.readback_fail_a,
+        )
+
+
+class PowerSupplyTolerances(SupplyLimits):
+    """``[power_supply]``: the dipoles' set point vs plan, readback vs set point [A], and the
+    record age of every supply [s]."""
+
+    max_age_s: Positive
+    first_read_wait_s: Positive
+
+
+class QuadrupoleTolerances(SupplyLimits):
+    """``[quadrupoles]``: Q1-Q4 set point vs plan, readback vs set point [A]."""
 
 
 class EnergyTolerances(DataModel):
@@ -108,11 +128,15 @@ class SpotTolerances(DataModel):
 
 
 class SettleTolerances(DataModel):
-    """``[settle]``: polling of ``--watch`` (interval [s], polls in a row, timeout [s])."""
+    """``[settle]``: polling of ``--watch`` (interval [s], polls in a row, timeout [s], how
+    long readbacks steady outside tolerance, or a steady set point off the plan, end the
+    watch early [s])."""
 
     poll_interval_s: Positive
     stable_polls: Count
     timeout_s: Positive
+    steady_outside_s: Positive
+    wrong_setpoint_wait_s: Positive
 
 
 class SimulatorTolerances(DataModel):
@@ -143,6 +167,7 @@ class CheckTolerances(DataModel):
 
     version: str
     power_supply: PowerSupplyTolerances
+    quadrupoles: QuadrupoleTolerances
     energy: EnergyTolerances
     spot: SpotTolerances
     settle: SettleTolerances

@@ -52,6 +52,21 @@ def finite_or_none(obj: Any) -> Any:
     return obj
 
 
+def decimals_for(tolerance: float | None, default: int = 3) -> int:
+    """Decimals that resolve ``tolerance`` (one more than its first significant digit), so a
+    difference beyond it never rounds to equal numbers: 0.011 A -> 3, 1 mm -> 1."""
+    if tolerance is None or not (math.isfinite(tolerance) and tolerance > 0):
+        return default
+    return max(0, math.ceil(-math.log10(tolerance)) + 1)
+
+
+def shown(value: float, tolerance: float | None) -> str:
+    """``value`` with the decimals of :func:`decimals_for` (NaN/inf as they are)."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{decimals_for(tolerance)}f}"
+
+
 class Record(DataModel):
     """Base of the records: ``as_payload()`` is the JSON document stored."""
 
@@ -147,6 +162,20 @@ class Comparison(Record):
     unit: str = ""
     level: Level
     reason: str = ""
+    #: the magnet current error that would explain the difference (model's d/dI), e.g. the
+    #: DHSTB02 current a TimePix x offset implies [A]; None when not applicable
+    implied_current_a: float | None = None
+    implied_magnet: str = ""
+
+    def shown(self, value: float | str | None) -> str:
+        """A measured/expected/diff value with the digits the tolerance needs."""
+        if value is None:
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.warn is None and self.fail is None:
+                return f"{value:.4g}"
+            return shown(float(value), self.warn or self.fail)
+        return str(value)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -168,11 +197,13 @@ class SettlePoll(Record):
 
 
 class SettleSummary(Record):
-    """Outcome of the settle loop: settled or timed out after ``polls`` polls."""
+    """Outcome of the settle loop: settled, settled outside tolerance (steady but off the
+    plan: stopped early) or timed out, after ``polls`` polls."""
 
     settled: bool
     elapsed_s: float
     polls: int
+    outside_tolerance: bool = False
 
 
 class Verdict(Record):

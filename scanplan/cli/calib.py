@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import ScanplanError
+from ..figures import check_figure_path
 from .common import console, err_console, guarded, parse_range, print_json, rich_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +52,7 @@ PlotOpt = Annotated[
 
 
 def _write_plot(fig: Any, path: Path) -> None:
-    from scanplan.figures import write_figure
+    from ..figures import write_figure
 
     write_figure(fig, path)
     err_console.print(f"plot written to {path}", highlight=False, markup=False)
@@ -106,6 +107,8 @@ def energy(
     """Beam energy, √s and σ for dipole set currents or Hall-probe fields (one row each)."""
     from beamline.energy import energy_from_current, energy_from_field
 
+    if plot is not None:
+        check_figure_path(plot)  # before any work
     if (current_a is None) == (field_g is None):
         raise ScanplanError("give exactly one of --current-a or --field-g")
     if current_a is not None:
@@ -158,6 +161,8 @@ def current(
     json_out: JsonOpt = False,
 ) -> None:
     """Dipole set current and field for beam energies (one row each), with σ of the energy."""
+    if plot is not None:
+        check_figure_path(plot)  # before any work
     from beamline.energy import current_for_energy
 
     estimates = [
@@ -202,6 +207,8 @@ def history(
     """Hysteresis branch, expected field offset and σ of each step, and how to approach them."""
     from beamline.hysteresis import hysteresis_history
 
+    if plot is not None:
+        check_figure_path(plot)  # before any work
     hist = hysteresis_history(
         parse_range(current_a, "--current-a"),
         magnet,
@@ -213,12 +220,15 @@ def history(
         from scanplan.plots.calib import history_figure
 
         _write_plot(history_figure(hist), plot)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "index": s.index,
             "current_a": s.current_a,
             "branch": s.branch or "unknown",
             "field_offset_g": s.field_offset_g,
+            "branch_offset_g": s.branch_offset_g,
+            "drift_offset_g": s.drift_offset_g,
+            "cycle": s.cycle,
             "sigma_field_g": s.sigma_field_g,
             "approach_currents_a": list(s.approach_currents_a),
             "warnings": list(s.warnings),
@@ -233,6 +243,17 @@ def history(
                 "preferred_branch": hist.preferred_branch,
                 "recommendation": hist.recommendation,
                 "recommended_sequence_a": list(hist.recommended_sequence_a),
+                "model": None
+                if hist.model is None
+                else {
+                    "branch_g": hist.model.branch_g,
+                    "branch_sigma_g": hist.model.branch_sigma_g,
+                    "branch_fit_g": hist.model.branch_fit_g,
+                    "branch_rule": hist.model.branch_rule,
+                    "drift_g_per_cycle": hist.model.drift_g_per_cycle,
+                    "drift_sigma_g_per_cycle": hist.model.drift_sigma_g_per_cycle,
+                    "version": hist.model.version,
+                },
                 "steps": rows,
             }
         )
@@ -243,12 +264,24 @@ def history(
         ("index", "step", ""),
         ("current_a", "I [A]", ".4f"),
         ("branch", "branch", ""),
+        ("branch_offset_g", "ΔB branch [G]", ".2f"),
+        ("cycle", "cycle", "d"),
+        ("drift_offset_g", "ΔB drift [G]", ".2f"),
         ("field_offset_g", "ΔB [G]", ".2f"),
         ("sigma_field_g", "σB [G]", ".2f"),
         ("approach", "approach [A]", ""),
     ]
     console.print(rich_table(f"{hist.magnet} hysteresis — {hist.calibration}", rows, columns))
     console.print(f"recommended: {hist.recommendation}", highlight=False, markup=False)
+    if hist.model is not None:
+        m = hist.model
+        console.print(
+            f"model ({m.version}): branch {m.branch_g:+.2f} ± {m.branch_sigma_g:.2f} G "
+            f"(descending − ascending; {m.branch_rule}), drift {m.drift_g_per_cycle:+.2f} ± "
+            f"{m.drift_sigma_g_per_cycle:.2f} G per cycle",
+            highlight=False,
+            markup=False,
+        )
     for warning in hist.warnings:
         console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
 
@@ -268,7 +301,7 @@ def dhstb02(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Model-based DHSTB02 current that puts the beam at x = 0 on the PADME target."""
+    """Model-based DHSTB02 current that puts the transmitted beam at x = 0 on the PADME target."""
     from beamline.model import BeamLine
     from beamline.steering import dhstb02_setting_for_energy
 
@@ -281,20 +314,23 @@ def dhstb02(
                 f"{len(currents)} DHSTB01 currents for {len(energies)} energies: give one each"
             )
     bl = BeamLine(settings, energies[0])  # one xtrack model for every energy
-    # with a DHSTB01 current other than the matched one the slits are opened while solving:
-    # the orbit of the beam is asked for, not its transmission
+    # the beam steered is the part of the LINAC beam that the slits transmit at each
+    # DHSTB01 current (beamline.steering)
     solutions = [
-        dhstb02_setting_for_energy(bl, e, dhstb01_current_a=i1, open_slits=i1 is not None)
+        dhstb02_setting_for_energy(bl, e, dhstb01_current_a=i1)
         for e, i1 in zip(energies, currents, strict=True)
     ]
     rows = [
         {
             "energy_mev": s.energy_mev,
             "dhstb01_current_a": s.dhstb01_current_a,
+            "beam_energy_mev": s.beam_energy_mev,
+            "n_transmitted": s.n_transmitted,
             "current_a": s.current_a,
             "nominal_current_a": s.nominal_current_a,
             "relative_offset": s.relative_offset,
             "x_target_mm": s.x_target_m * 1e3,
+            "centroid_sigma_mm": s.centroid_sigma_m * 1e3,
             "px_target_mrad": s.px_target * 1e3,
             "calibration": s.calibration,
         }
@@ -306,11 +342,95 @@ def dhstb02(
     columns = [
         ("energy_mev", "E [MeV]", ".3f"),
         ("dhstb01_current_a", "DHSTB01 [A]", ".4f"),
+        ("beam_energy_mev", "transmitted E [MeV]", ".3f"),
+        ("n_transmitted", "N", "d"),
         ("current_a", "DHSTB02 [A]", ".4f"),
         ("nominal_current_a", "nominal [A]", ".4f"),
         ("relative_offset", "ε", ".5f"),
         ("x_target_mm", "x target [mm]", ".2e"),
+        ("centroid_sigma_mm", "σ(x̄) [mm]", ".3f"),
         ("px_target_mrad", "px target [mrad]", ".4f"),
         ("calibration", "calibration", ""),
     ]
     console.print(rich_table("DHSTB02 on the PADME axis (model)", rows, columns))
+
+
+#: Units of the fitted source parameters, for the table.
+_SOURCE_UNITS = {
+    "size_mm": "mm",
+    "divergence_mrad": "mrad",
+    "sigma_delta": "",
+    "energy_offset_mev": "MeV",
+}
+
+
+@app.command("source")
+@guarded
+def source(
+    from_store: Annotated[
+        Path | None, typer.Option(help="Run-conditions store (SQLite) the checker wrote.")
+    ] = None,
+    from_csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of measured spots: point,energy_mev,dhstb01_current_a,"
+            "dhstb02_current_a,x_mm,y_mm,sigma_x_mm,sigma_y_mm,hits."
+        ),
+    ] = None,
+    beam: Annotated[
+        str | None,
+        typer.Option(help="Source to fit (beam file; default: the settings' spread source)."),
+    ] = None,
+    linear: Annotated[
+        bool,
+        typer.Option(
+            "--linear", help="Gaussian linear-optics model (fast; ignores slit truncation)."
+        ),
+    ] = False,
+    particles: Annotated[
+        int, typer.Option(help="Particles per point of the tracked model.")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the tracked model.")] = 0,
+    settings: Annotated[
+        str | None, typer.Option(help="Settings name (lattices/btf_padme/settings).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit the source size, divergence, momentum spread and the absolute energy offset to
+    measured beam spots (the step checks), with uncertainties."""
+    from scanplan.source_fit import fit_source, observations_from_csv, observations_from_store
+
+    if (from_store is None) == (from_csv is None):
+        raise ScanplanError("give either --from-store STORE or --from-csv FILE")
+    obs = (
+        observations_from_store(from_store)
+        if from_store is not None
+        else observations_from_csv(Path(str(from_csv)))
+    )
+    fit = fit_source(
+        obs, settings=settings, source=beam, tracked=not linear, n_particles=particles, seed=seed
+    )
+    if json_out:
+        print_json(fit.as_dict())
+        return
+    rows = [
+        {
+            "parameter": k,
+            "value": v,
+            "sigma": fit.sigmas[k],
+            "unit": _SOURCE_UNITS[k],
+            "fixed": "fixed" if k in fit.fixed else "",
+        }
+        for k, v in fit.values.items()
+    ]
+    columns = [
+        ("parameter", "parameter", ""),
+        ("value", "value", ".5g"),
+        ("sigma", "σ", ".2g"),
+        ("unit", "unit", ""),
+        ("fixed", "", ""),
+    ]
+    console.print(rich_table(f"Source fit to {fit.n_observations} spots", rows, columns))
+    console.print(f"chi2 {fit.chi2:.1f} for {fit.dof} degrees of freedom", highlight=False)
+    for note in fit.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)

@@ -8,10 +8,13 @@ Addresses default to the environment variables that ``scanplan sim`` prints
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
+from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from hw_interfaces.errors import HardwareError
 
@@ -27,7 +30,6 @@ from .common import (
     guarded,
     print_json,
     register_user_error,
-    rich_table,
 )
 
 if TYPE_CHECKING:
@@ -69,54 +71,49 @@ def tolerance_default(table: str, key: str, unit: str = "") -> str:
 SETTLE_TIMEOUT_HELP = f"settle timeout [s] ({tolerance_default('settle', 'timeout_s', 's')})."
 
 LEVEL_STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
+#: units shortened in the table (the JSON keeps the verdict's unit)
+UNIT_SHOWN = {"fraction": "frac"}
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def print_verdict(verdict: Verdict) -> None:
-    """Human output: the comparisons table and the verdict line with reasons."""
-    rows = []
-    for c in verdict.comparisons:
-        rows.append(
-            {
-                "name": c.name,
-                "measured": _fmt(c.measured),
-                "expected": _fmt(c.expected),
-                "diff": _fmt(c.difference),
-                "warn": _fmt(c.warn),
-                "fail": _fmt(c.fail),
-                "unit": c.unit,
-                "level": c.level,
-            }
-        )
-    table = rich_table(
-        f"Check of point {verdict.period} (plan {verdict.plan_sha256[:12]})",
-        rows,
-        [
-            ("name", "quantity", ""),
-            ("measured", "measured", ""),
-            ("expected", "expected", ""),
-            ("diff", "diff", ""),
-            ("warn", "warn tol", ""),
-            ("fail", "fail tol", ""),
-            ("unit", "unit", ""),
-            ("level", "level", ""),
-        ],
+def verdict_table(verdict: Verdict) -> Table:
+    """The comparisons table: the quantity column folds, numbers and the level never do
+    (readable at 80 columns); values carry the digits their tolerance needs
+    (:meth:`Comparison.shown`), so a FAIL never shows two equal numbers."""
+    table = Table(
+        title=f"Check of point {verdict.period} (plan {verdict.plan_sha256[:12]})",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    console.print(table)
+    table.add_column("quantity", overflow="fold", ratio=1, min_width=12)
+    for header in ("measured", "expected", "diff"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("warn/fail", no_wrap=True)
+    table.add_column("level", no_wrap=True, min_width=5)
+    for c in verdict.comparisons:
+        tol = "/".join(c.shown(t) for t in (c.warn, c.fail) if t is not None)
+        table.add_row(
+            escape(c.name),
+            escape(c.shown(c.measured)),
+            escape(c.shown(c.expected)),
+            c.shown(c.difference),
+            escape(f"{tol} {UNIT_SHOWN.get(c.unit, c.unit)}".strip()),
+            f"[{LEVEL_STYLE.get(c.level, '')}]{c.level}[/]",
+        )
+    return table
+
+
+def print_verdict(verdict: Verdict, out: Console | None = None) -> None:
+    """Human output: the comparisons table, the verdict line with reasons, the plot path."""
+    out = out or console
+    out.print(verdict_table(verdict))
     style = LEVEL_STYLE.get(verdict.level, "")
-    console.print(
+    out.print(
         f"[{style}]{verdict.level}[/] point {verdict.period} in {verdict.elapsed_s:.2f} s",
         highlight=False,
     )
     for reason in verdict.reasons:
-        console.print(f"  - {escape(reason)}", highlight=False)
+        out.print(f"  - {escape(reason)}", highlight=False)
 
 
 def poll_text(poll: SettlePoll) -> str:
@@ -154,10 +151,22 @@ def check(
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Skip the model prediction of the spot.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the measured vs predicted spot on the TimePix with the tolerance "
+            "ellipses (PNG, PDF, SVG... by suffix).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check a plan point: dipole set points, readbacks, status, energy and the TimePix
-    spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
+    """Check a plan point: dipole and quadrupole set points, readbacks, status, energy and
+    the TimePix spot vs the model; record readings and verdict. Exit 0 OK/WARN, 3 FAIL."""
+    if plot is not None:
+        from ..figures import check_figure_path
+
+        check_figure_path(plot)
     status = None if json_out else console.status(f"checking point {point}...")
 
     def on_poll(poll: SettlePoll) -> None:
@@ -186,9 +195,19 @@ def check(
     finally:
         if status is not None:
             status.stop()
+    written = None
+    if plot is not None:
+        from ..plots.control import plot_check
+
+        written = plot_check(verdict, plot)
     if json_out:
-        print_json(verdict.as_dict())
+        doc = verdict.as_dict()
+        if written is not None:
+            doc["plot"] = str(written)
+        print_json(doc)
     else:
         print_verdict(verdict)
+        if written is not None:
+            console.print(f"plot: {escape(str(written))}", highlight=False)
     if verdict.level == "FAIL":
         raise typer.Exit(EXIT_FAIL)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..figures import check_figure_path
 from .common import console, guarded, print_json, rich_table
 
 
@@ -22,7 +23,11 @@ def optics(
         ),
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Write a PNG of beta_x, beta_y and D_x along s.")
+        Path | None,
+        typer.Option(
+            help="Write a figure (PNG, PDF or SVG): layout, beta and D along s, beam envelope "
+            "against the apertures."
+        ),
     ] = None,
     tfs: Annotated[
         Path | None,
@@ -32,6 +37,9 @@ def optics(
 ) -> None:
     """Optics table at SLTB2..TimePix for a settings entry and beam energy."""
     from scanplan.optics import optics_report
+
+    if plot is not None:
+        check_figure_path(plot)  # before the model is built
 
     report = optics_report(settings=settings, energy_mev=energy_mev, plot_path=plot, tfs_path=tfs)
     if json_out:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
+from rich.markup import escape
 
 from ..errors import ScanplanError
 from ..physics.params import (
@@ -23,6 +24,7 @@ from ..physics.params import (
     load_scan_defaults,
 )
 from .common import console, guarded, parse_range, print_json, rich_table
+from .tables import fit_table
 
 _PM = re.compile(r"^\s*([^+±]+?)\s*(?:\+-|±|\+/-)\s*([^+±]+)\s*$")
 
@@ -63,6 +65,9 @@ POINT_COLUMNS = [
     ("dhstb02_current_a", "DHSTB02 [A]", ".3f"),
     ("branch", "branch", ""),
     ("q1_current_a", "Q1 [A]", ".2f"),
+    ("q2_current_a", "Q2 [A]", ".2f"),
+    ("q3_current_a", "Q3 [A]", ".2f"),
+    ("q4_current_a", "Q4 [A]", ".2f"),
     ("target_pot", "POT", ".3g"),
     ("hours", "beam [h]", ".1f"),
     ("background_per_pot", "bkg/POT", ".3g"),
@@ -70,6 +75,23 @@ POINT_COLUMNS = [
     ("signal_yield_per_pot_g2", "Y·V/POT/g²", ".3f"),
     ("expected_signal_ref", "N_S(g_ref)", ".0f"),
 ]
+
+
+#: columns ``show`` leaves out, in this order, when the terminal is too narrow: the set
+#: points (period, energy, currents) and POT/hours are always shown in full
+OPTIONAL_COLUMNS = (
+    "expected_signal_ref",
+    "signal_yield_per_pot_g2",
+    "signal_efficiency",
+    "background_per_pot",
+    "start_utc",
+    "beam_start_h",
+    "sigma_e_beam_mev",
+    "sqrt_s_mev",
+    "kind",
+    "pass_index",
+    "branch",
+)
 
 
 def _point_rows(plan: Any) -> list[dict[str, Any]]:
@@ -325,7 +347,16 @@ def _print_plan(p: Any) -> None:
         if inp.start_utc
         else ("beam_start_h", "beam start [h]", ".1f")
     )
-    console.print(rich_table(title, _point_rows(p), [*POINT_COLUMNS, when]))
+    table, dropped = fit_table(title, _point_rows(p), [*POINT_COLUMNS, when], OPTIONAL_COLUMNS)
+    console.print(table)
+    if dropped:
+        console.print(
+            escape(
+                f"not shown at {console.width} columns: {', '.join(dropped)} "
+                "(--json has every column)"
+            ),
+            highlight=False,
+        )
     if inp.spacing is not None:
         sp = inp.spacing
         losses = ", ".join(f"{k} {v:.1%}" for k, v in sp.midway_loss.items())
@@ -343,13 +374,36 @@ def _print_plan(p: Any) -> None:
 @guarded
 def show(
     plan_file: Annotated[Path, typer.Argument(help="Plan JSON.")],
-    plot: Annotated[Path | None, typer.Option(help="Write points over their line shapes.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write points over their line shapes; with --store the POT taken vs planned "
+            "and the suspensions per point."
+        ),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="Run-conditions store (SQLite): add POT recorded, done and suspensions per point.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print point rows as JSON.")] = False,
 ) -> None:
-    """Table of a plan's points (with calendar) and an optional plot over the line shapes."""
+    """Table of a plan's points (with calendar) and an optional plot over the line shapes;
+    with --store the progress of the scan (POT recorded vs planned, suspensions)."""
     from scanplan.records import load_plan
 
     p = load_plan(plan_file)
+    if plot is not None:
+        from scanplan.figures import check_figure_path
+
+        check_figure_path(plot)
+    if store is not None:
+        from .show_store import show_progress
+
+        show_progress(p, store, plot, json_out, _point_rows(p), lambda: _print_plan_recipe(p))
+        return
     if plot is not None:
         from scanplan.plots.plan import plot_plan
 
@@ -357,6 +411,10 @@ def show(
     if json_out:
         print_json({"name": p.name, "content_sha256": p.content_sha256, "points": _point_rows(p)})
         return
+    _print_plan_recipe(p)
+
+
+def _print_plan_recipe(p: Any) -> None:
     _print_plan(p)
     _print_recipe(p)
 

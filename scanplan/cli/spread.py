@@ -64,10 +64,10 @@ def spread(
     ] = 0.0,
     beam_delta_offset: Annotated[
         float | None,
-        typer.Option(help="Mean relative momentum offset of the LINAC beam (e.g. 0.002)."),
+        typer.Option(help="Mean relative momentum offset of the source beam (e.g. 0.002)."),
     ] = None,
     sigma_delta: Annotated[
-        float | None, typer.Option(help="Relative rms momentum spread of the LINAC beam.")
+        float | None, typer.Option(help="Relative rms momentum spread of the source beam.")
     ] = None,
     particles: Annotated[
         float, typer.Option(help="Particles per scan point (a whole number, e.g. 1e5).")
@@ -85,6 +85,20 @@ def spread(
     ] = None,
     measure: Annotated[str, typer.Option(help="Spread measure: rms or fwhm.")] = "rms",
     settings: Annotated[str | None, typer.Option(help="Settings name.")] = None,
+    energy_loss: Annotated[
+        str,
+        typer.Option(
+            help="Energy loss in the window and target: full (mean and fluctuations), mean, off."
+        ),
+    ] = "full",
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Beam source file (lattices/btf_padme/beams): default the settings' spread "
+            "source (padme_mc_run3: PADME's beam after the selection); linac_positron_run3 "
+            "for the LINAC beam the slits select from."
+        ),
+    ] = None,
     scheduler: Annotated[
         str, typer.Option(help="Dask: local (default), sync, or a scheduler address.")
     ] = "local",
@@ -120,6 +134,8 @@ def spread(
             gaps_mm=gaps,
             jaws_mm=parse_jaws(jaws or []),
             settings=settings,
+            source=source,
+            energy_loss=energy_loss,
             n_particles=particles,
             seed=seed,
             scattering=scattering,
@@ -157,6 +173,12 @@ def spread(
         f"{len(report.rows)} rows, {meta['n_particles']:.3g} particles per scan point, "
         f"seed {meta['seed']}, scattering: {meta['scattering_model']}; {meta['slit_model']}",
         highlight=False,
+    )
+    console.print(
+        f"source: {meta['source_definition']}; engine: {meta['engine']}; energy loss: "
+        f"{meta['energy_loss']}",
+        highlight=False,
+        markup=False,
     )
     if len(report.rows) <= MAX_TABLE_ROWS:
         console.print(rich_table("Energy spread and transmission", report.rows, columns))

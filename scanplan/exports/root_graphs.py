@@ -22,7 +22,7 @@ data of the null hypothesis), efficiency and background per POT of the point; or
 store recorded them after a run (``recorded``: period -> ``pot`` / ``n_obs``), those values.
 Scan parts: the on-resonance points of pass K form part K; control points belong to none.
 Uncertainties: sqrt(s) the point's ``sigma_sqrt_s_mev``; counts sqrt(N); POT and background
-per POT relative :data:`DEFAULT_POT_REL_ERR` / :data:`DEFAULT_BKG_REL_ERR` (facts 5: 0.3 %
+per POT relative, from the plan's physics model ``[systematics]`` (facts 5: 0.3 %
 per point); efficiency 0 (not known to the plan).
 
 uproot 5 writes TGraph but not yet TGraphErrors / TGraphAsymmErrors (its serialisers
@@ -47,28 +47,14 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.observed import COLUMNS
 from ..atomic import atomic_write_bytes
 from ..errors import ScanplanError
 from ..records import Plan, Point
 from .common import select_points
 
-OBSERVED_COLUMNS = (
-    "period",
-    "scan_part",
-    "sqrt_s_mev",
-    "pot",
-    "pot_err",
-    "n_obs",
-    "n_obs_err",
-    "sig_eff",
-    "sig_eff_err",
-    "bkg_per_pot",
-    "bkg_per_pot_err",
-    "energy_mev",
-)
-#: relative POT and background-per-POT uncertainty per point (facts 5: 0.3 %)
-DEFAULT_POT_REL_ERR = 0.003
-DEFAULT_BKG_REL_ERR = 0.003
+#: Columns of the observed-scan table, from its one home (the analysis' table model).
+OBSERVED_COLUMNS = COLUMNS
 GRAPH_CLASSES = {
     "N2ClvsSqrsS_data": "TGraphErrors",
     "N2ClvsPer_data": "TGraphErrors",
@@ -142,10 +128,18 @@ def graphs_for_plan(
     *,
     periods: Sequence[int] | None = None,
     recorded: Mapping[int, Mapping[str, float]] | None = None,
-    pot_rel_err: float = DEFAULT_POT_REL_ERR,
-    bkg_rel_err: float = DEFAULT_BKG_REL_ERR,
+    pot_rel_err: float | None = None,
+    bkg_rel_err: float | None = None,
 ) -> dict[str, Any]:
-    """name -> graph of the plan's points (``recorded`` period -> {pot, n_obs} wins)."""
+    """name -> graph of the plan's points (``recorded`` period -> {pot, n_obs} wins).
+
+    ``pot_rel_err`` / ``bkg_rel_err``: relative per-point POT and background-per-POT errors;
+    default the plan's physics model (``[systematics]`` of ``lattices/physics``, facts 5:
+    0.3 % per point).
+    """
+    syst = plan.inputs.physics.systematics
+    pot_rel_err = syst.pot_rel if pot_rel_err is None else pot_rel_err
+    bkg_rel_err = syst.background_rel if bkg_rel_err is None else bkg_rel_err
     points = select_points(plan, periods)
     rec = recorded or {}
     per = np.array([p.period for p in points], dtype=float)

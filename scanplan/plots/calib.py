@@ -18,7 +18,7 @@ from .plan import figure
 if TYPE_CHECKING:  # pragma: no cover
     from beamline.calibration import LinearExcitation
     from beamline.energy import EnergyEstimate
-    from beamline.hysteresis import HysteresisHistory
+    from beamline.hysteresis import HysteresisHistory, HysteresisModel
 
 #: Provenance of the 2022 per-pass Hall-probe fits in dipoles.toml (facts 3, measured).
 PASS_FIT_SOURCE = "facts 3 [M]"
@@ -39,6 +39,14 @@ def _pass_fits(magnet: str) -> list[LinearExcitation]:
         for c in cal.dipole_calibrations().calibrations.values()
         if c.source == PASS_FIT_SOURCE and c.field_reference == "hall_probe"
     ]
+
+
+def _model(magnet: str) -> HysteresisModel | None:
+    """The branch and drift model fitted to the 2022 passes, if it is ``magnet``'s."""
+    from beamline import hysteresis
+
+    model = hysteresis.hysteresis_model()
+    return model if model.magnet == magnet else None
 
 
 def _energies(magnet: str, fields_g: Any, calibration: str, scale: str | None) -> list[float]:
@@ -95,13 +103,23 @@ def calibration_figure(
     )
     ax_b.axhline(0, color="k", lw=1.2)
     scale_name = cal.energy_scale(None).name if passes else NOMINAL[1]
+    model = _model(spec.name)
+    own = {} if model is None else {p.calibration: p for p in model.passes}
     for k, c in enumerate(passes):
         b = np.array([c.value(x) for x in currents])
         style = {"color": BRANCH_COLOURS[c.branch], "ls": _PASS_STYLES[k % 4], "lw": 0.9}
         label = f"2022 fit {c.name} ({c.branch})"
         ax_e.plot(currents, _energies(spec.name, b, c.name, scale_name), label=label, **style)
         ax_b.plot(currents, b - b_nom, **style)
+        if c.name in own:  # the currents this pass measured: thick
+            p = own[c.name]
+            i_own = np.linspace(*p.current_range_a, 9)
+            b_own = np.array([c.value(x) - nominal.value(x) for x in i_own])
+            ax_b.plot(i_own, b_own, color=style["color"], lw=3.5, solid_capstyle="butt")
+    if own:
+        ax_b.plot([], [], color="0.3", lw=3.5, label="pass fit over its own 2022 currents")
     unknown = cal.branch_calibration(spec.name, None)
+    sigma_known = hysteresis.parameters().sigma_known_branch_g
     if unknown is not None:
         for branch in ("descending", "ascending"):
             b = np.array(
@@ -116,6 +134,29 @@ def calibration_figure(
                 currents, _energies(spec.name, b, unknown.name, scale_name), label=label, **style
             )
             ax_b.plot(currents, b - b_nom, **style)
+            ax_b.fill_between(
+                currents,
+                b - b_nom - sigma_known,
+                b - b_nom + sigma_known,
+                color=BRANCH_COLOURS[branch],
+                alpha=0.12,
+                lw=0,
+            )
+        if unknown.valid_field is not None:  # lowest and highest 2022 scan points (I, B_Hall)
+            ends_a, ends_g = unknown.valid_current_a, unknown.valid_field
+            ax_e.plot(
+                ends_a,
+                [_energies(spec.name, [g], unknown.name, scale_name)[0] for g in ends_g],
+                "ks",
+                ms=6,
+                label="2022 scan ends (I, B_Hall)",
+            )
+            ax_b.plot(
+                ends_a,
+                [g - nominal.value(a) for a, g in zip(ends_a, ends_g, strict=True)],
+                "ks",
+                ms=6,
+            )
     if estimates:
         de_db = [_de_db(e) for e in estimates]
         ax_e.errorbar(
@@ -152,11 +193,18 @@ def calibration_figure(
     for ax in (ax_e, ax_b):
         ax.grid(alpha=0.3)
     ax_e.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    fig.suptitle(
+    title = (
         f"{spec.name} calibration: current → field → beam energy (scale {scale_name}); "
-        "points ±σ (field part below)",
-        fontsize=10,
+        "points ±σ (field part below)"
     )
+    if model is not None:
+        title += (
+            f"\nhysteresis model {model.version}: branch {model.branch_g:+.1f} ± "
+            f"{model.branch_sigma_g:.1f} G (descending − ascending), drift "
+            f"{model.drift_g_per_cycle:+.1f} ± {model.drift_sigma_g_per_cycle:.1f} G per pass; "
+            f"bands ±{sigma_known:g} G (known branch)"
+        )
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -182,7 +230,8 @@ def _de_db(e: EnergyEstimate) -> float:
 
 def history_figure(hist: HysteresisHistory) -> Any:
     """The set currents [A] of a scan step by step, coloured by hysteresis branch, with the
-    recommended overshoots; below, the expected field offset of each step ±σ [G]."""
+    recommended overshoots; below, the expected field offset of each step ±σ [G] and its
+    branch and drift parts."""
     steps = hist.steps
     fig, (ax_i, ax_b) = figure(2, height_in=3.2)
     fig.set_size_inches(10.5, 7.0)
@@ -212,6 +261,25 @@ def history_figure(hist: HysteresisHistory) -> Any:
             color=colour,
             capsize=2,
         )
+    # the two parts of the offset (beamline.hysteresis): branch (iron) and drift (cycles)
+    ax_b.scatter(
+        [s.index + 0.18 for s in steps],
+        [s.branch_offset_g for s in steps],
+        marker="^",
+        facecolors="none",
+        edgecolors="k",
+        s=26,
+        label="branch part",
+    )
+    ax_b.scatter(
+        [s.index + 0.18 for s in steps],
+        [s.drift_offset_g for s in steps],
+        marker="x",
+        color="tab:green",
+        s=26,
+        label="drift part",
+    )
+    ax_b.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     over = [(s.index - 0.25, a) for s in steps for a in s.approach_currents_a[:-1]]
     if over:
         ax_i.scatter(

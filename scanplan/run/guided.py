@@ -57,7 +57,7 @@ from .events import (
     point_states,
 )
 from .options import RunOptions
-from .setpoints import combined_steps
+from .setpoints import combined_steps, crew_steps_text, quad_targets_text
 from .ui import QuietUI, RunUI
 
 EXIT_DONE = 0
@@ -292,8 +292,8 @@ class GuidedRun:
             if opts.enable_writes:
                 self._write(pt, steps)
             elif not self.ui.confirm(
-                f"Point {period}: set DHSTB001 = {pt.dhstb01_current_a:.3f} A and DHSTB002 = "
-                f"{pt.dhstb02_current_a:.3f} A (approach {pt.branch}), then confirm to check"
+                f"Point {period}: set {crew_steps_text(steps)} (approach {pt.branch}) and "
+                f"{quad_targets_text(pt)}, then confirm to check"
             ):
                 raise RunStopped(f"stopped by the crew at point {period}", period)
             verdict = self.checker.check(
@@ -336,13 +336,17 @@ class GuidedRun:
         from beamline.hysteresis import parameters
 
         targets = {d.element: d.planned_current_a(pt) for d in dipoles()}
-        if not (self.options.enable_writes and self.options.approach):
+        # the crew setting by hand follows the same overshoot steps (shown to them)
+        if not self.options.approach:
             return [targets]
         hp = parameters()
         now: dict[str, float] = {}
         for element in targets:
+            # where the magnet really is: the output (after a trip 0 A, whatever the set
+            # point says), unknown (NaN: overshoot) when the supply is not operational
             try:
-                now[element] = self.checker.read_psu(element).current_setting_a
+                r = self.checker.read_psu(element)
+                now[element] = r.output_current_a if r.ok else math.nan
             except HardwareError:
                 now[element] = math.nan
         return combined_steps(now, targets, pt.branch, hp.overshoot_a, hp.min_step_a)

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..records import Point
 
 
 def approach_steps(
@@ -37,3 +41,25 @@ def combined_steps(
     }
     n = max(len(v) for v in per.values())
     return [{e: v[min(i, len(v) - 1)] for e, v in per.items()} for i in range(n)]
+
+
+def crew_steps_text(steps: list[dict[str, float]]) -> str:
+    """``DHSTB001 180.629 -> 179.129 A, DHSTB002 ...``: each element's set points in order
+    (the overshoot first), for the crew to dial."""
+    elements = list(steps[-1])
+    parts = []
+    for e in elements:
+        values: list[float] = []
+        for step in steps:
+            if not values or step[e] != values[-1]:
+                values.append(step[e])
+        parts.append(f"{e} " + " -> ".join(f"{v:.3f}" for v in values) + " A")
+    return ", then ".join(parts) if len(steps) > 1 else " and ".join(parts)
+
+
+def quad_targets_text(point: Point) -> str:
+    """``QUATB001 20.870 A, ...``: the quadrupole set points of ``point`` for the crew (no
+    approach recipe: the quads have no calibrated hysteresis branch)."""
+    from ..check.dipoles import quadrupoles
+
+    return ", ".join(f"{q.element} {q.planned_current_a(point):.3f} A" for q in quadrupoles())

@@ -1,0 +1,394 @@
+"""Beam-based source fit: the source size and divergence, its momentum spread and the absolute
+beam-energy offset, from measured beam centroids and widths at the PADME target and the
+TimePix (the step checks) against the magnet currents.
+
+Model (linear optics from the source's injection point, PADME's definition: a Gaussian
+waist of rms size ``s0`` and divergence ``d0`` in both planes, momentum spread ``sigma_delta``,
+no dispersion at injection, :mod:`beamline.source`): for an observation at point P with the
+line set to the observation's energy and currents, ``R`` the 6x6 map injection -> P,
+
+* centroid ``x_P = x_orbit,P + R16 * delta0``, ``delta0 = dE / E`` (the beam's energy above
+  the one the dipoles are set for: the absolute energy offset on DHSTB02's calibration,
+  which has no readback, facts 3);
+* widths ``sigma_x,P^2 = R11^2 s0^2 + R12^2 d0^2 + R16^2 sigma_delta^2 + K_x`` and
+  ``sigma_y,P^2 = R33^2 s0^2 + R34^2 d0^2 + K_y``, where ``K`` adds the Highland kicks of
+  the source's thin layers between injection and P (``(R12(layer -> P) theta0)^2``; the
+  Mylar window at injection, the diamond target before the TimePix).
+
+The fit is weighted least squares (``scipy.optimize.least_squares``) of the measured values
+with their sigmas (statistical: width / sqrt(hits) for a centroid, width / sqrt(2 hits) for a
+width, plus a floor ``sigma_floor_mm``); parameter sigmas from the Jacobian, scaled by
+sqrt(chi2/dof) when that exceeds 1. Size and divergence separate only with two points of
+different optics (target and TimePix): with TimePix data alone the fit fixes ``s0`` at its
+starting value and says so. The slits truncate the beam, which this Gaussian model ignores:
+:func:`fit_source` reports the fit, the tests measure the bias against tracking.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .apertures import SlitGrid
+from .constants import momentum_mev_from_energy
+from .errors import BeamlineInputError
+from .model import BeamLine
+from .scattering import ScatteringLayer
+from .source import BeamSource
+
+POINTS = {"target": "padme_target", "timepix": "timepix"}
+PARAMETERS = ("size_mm", "divergence_mrad", "sigma_delta", "energy_offset_mev")
+#: Measurement-sigma floor [mm] added in quadrature (alignment, pixel size).
+DEFAULT_SIGMA_FLOOR_MM = 0.02
+
+
+@dataclass(frozen=True)
+class SpotObservation:
+    """One measured beam spot: ``point`` "target" or "timepix"; ``energy_mev`` the energy the
+    dipoles are set for [MeV]; currents [A] (read back); centroid and rms widths [mm] in the
+    PADME frame with the reference offset removed; ``hits`` particles in the estimate."""
+
+    point: str
+    energy_mev: float
+    dhstb01_current_a: float
+    dhstb02_current_a: float
+    x_mm: float
+    y_mm: float
+    sigma_x_mm: float
+    sigma_y_mm: float
+    hits: int
+
+
+@dataclass(frozen=True)
+class _Optics:
+    r: np.ndarray  # 6x6 injection -> point
+    x_orbit_mm: float
+    energy_mev: float
+    kick_x_mm2: float = 0.0  # variance added by the layers' scattering [mm^2]
+    kick_y_mm2: float = 0.0
+
+
+@dataclass
+class SourceFit:
+    """Fitted parameters (``values``) with 1-sigma ``sigmas`` and ``correlation`` (rows in
+    :data:`PARAMETERS` order), ``fixed`` parameter names, ``chi2``/``dof``, ``residuals``
+    (pull per datum) and ``notes``."""
+
+    values: dict[str, float]
+    sigmas: dict[str, float]
+    correlation: np.ndarray
+    fixed: tuple[str, ...]
+    chi2: float
+    dof: int
+    n_observations: int
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "values": self.values,
+            "sigmas": self.sigmas,
+            "fixed": list(self.fixed),
+            "chi2": self.chi2,
+            "dof": self.dof,
+            "n_observations": self.n_observations,
+            "correlation": self.correlation.tolist(),
+            "notes": list(self.notes),
+        }
+
+
+def observation_optics(
+    bl: BeamLine,
+    obs: SpotObservation,
+    injection: str,
+    quads_a: dict[str, float] | None,
+    layers: Sequence[ScatteringLayer] = (),
+) -> _Optics:
+    """R-matrix injection -> point, the orbit there and the variance the scattering layers
+    add, for one observation's setting."""
+    from .optics import r_between, twiss_table
+
+    if obs.point not in POINTS:
+        raise BeamlineInputError(f"observation point must be one of {sorted(POINTS)}")
+    bl.set_energy(obs.energy_mev)
+    # DHSTB01 matched: the source is defined after it (its current does not act on it)
+    bl.set_current("DHSTB01", bl.matched_dipole_current_a("DHSTB01", obs.energy_mev))
+    bl.set_current("DHSTB02", obs.dhstb02_current_a)
+    for quad, current in (quads_a or {}).items():
+        bl.set_current(quad, current)
+    tw = twiss_table(bl)
+    element = POINTS[obs.point]
+    names = bl.line.element_names
+    i_inj, i_p = names.index(injection), names.index(element)
+    kx = ky = 0.0
+    p_mev = momentum_mev_from_energy(obs.energy_mev)
+    for layer in layers:
+        i_l = names.index(layer.element)
+        if i_inj <= i_l < i_p:  # a kick at P itself does not widen the beam at P
+            m = r_between(tw, layer.element, element)
+            theta_mrad = 1e3 * float(layer.theta0_rad(p_mev))
+            kx += (m[0, 1] * theta_mrad) ** 2
+            ky += (m[2, 3] * theta_mrad) ** 2
+    return _Optics(
+        r=r_between(tw, injection, element),
+        x_orbit_mm=1e3 * float(tw.rows[element].x[0]),
+        energy_mev=obs.energy_mev,
+        kick_x_mm2=kx,
+        kick_y_mm2=ky,
+    )
+
+
+def predict(params: np.ndarray, optics: Sequence[_Optics]) -> np.ndarray:
+    """Model values (x, sigma_x, sigma_y per observation) [mm] for parameters in
+    :data:`PARAMETERS` order."""
+    s0, d0, sd, de = params
+    out = np.empty(3 * len(optics))
+    for i, o in enumerate(optics):
+        r = o.r
+        delta0 = de / o.energy_mev
+        out[3 * i] = o.x_orbit_mm + 1e3 * r[0, 5] * delta0
+        out[3 * i + 1] = math.sqrt(
+            (r[0, 0] * s0) ** 2 + (r[0, 1] * d0) ** 2 + (1e3 * r[0, 5] * sd) ** 2 + o.kick_x_mm2
+        )
+        out[3 * i + 2] = math.sqrt((r[2, 2] * s0) ** 2 + (r[2, 3] * d0) ** 2 + o.kick_y_mm2)
+    return out
+
+
+def fit_source(
+    observations: Sequence[SpotObservation],
+    bl: BeamLine,
+    *,
+    injection: str = "mylar_window",
+    start: Sequence[float] = (1.0, 1.0, 0.0025, 0.0),
+    fix: Sequence[str] = (),
+    sigma_floor_mm: float = DEFAULT_SIGMA_FLOOR_MM,
+    quads_a: dict[str, float] | None = None,
+    layers: Sequence[ScatteringLayer] = (),
+) -> SourceFit:
+    """Fit the source to ``observations`` (see module doc). ``start`` in :data:`PARAMETERS`
+    order (mm, mrad, relative, MeV); ``fix`` names parameters held at their start value
+    (``size_mm`` is fixed automatically without target data); ``layers`` the source's
+    scattering layers (``BeamSource.active_layers``)."""
+    from scipy.optimize import least_squares
+
+    if len(observations) < 2:
+        raise BeamlineInputError("a source fit needs at least two measured spots")
+    bad = sorted(set(fix) - set(PARAMETERS))
+    if bad:
+        raise BeamlineInputError(f"unknown parameter(s) {bad}; parameters: {PARAMETERS}")
+    notes = []
+    fixed = list(fix)
+    if "size_mm" not in fixed and len({o.point for o in observations}) < 2:
+        fixed.append("size_mm")
+        notes.append(
+            "size and divergence separate only with target and TimePix data: size fixed at "
+            f"{start[0]:g} mm"
+        )
+    bl.check_element(injection)
+    optics = [observation_optics(bl, o, injection, quads_a, layers) for o in observations]
+    data, sigma = _data_and_sigma(observations, sigma_floor_mm)
+    free = [k for k, name in enumerate(PARAMETERS) if name not in fixed]
+    p0 = np.array(start, dtype=float)
+    full = _embedding(p0, free)
+
+    def resid(q: np.ndarray) -> np.ndarray:
+        return (predict(full(q), optics) - data) / sigma
+
+    scale = np.array([1.0, 1.0, 1e-3, 1.0])[free]
+    res = least_squares(resid, p0[free], x_scale=scale, method="trf")
+    return _summary(res, full, free, fixed, data.size, len(observations), notes)
+
+
+def beam_changes(fit: SourceFit) -> dict[str, float]:
+    """Beam-file parameters (:class:`beamline.beam.BeamParameters`) of a waist source with
+    the fitted size, divergence and spread (for ``BeamSource.with_beam``)."""
+    s0, d0 = fit.values["size_mm"] * 1e-3, fit.values["divergence_mrad"] * 1e-3
+    if not (s0 > 0 and d0 > 0):
+        raise BeamlineInputError("fitted size and divergence must be > 0")
+    return {
+        "betx_m": s0 / d0,
+        "bety_m": s0 / d0,
+        "alfx": 0.0,
+        "alfy": 0.0,
+        "emit_x_m": s0 * d0,
+        "emit_y_m": s0 * d0,
+        "sigma_delta": fit.values["sigma_delta"],
+    }
+
+
+# ---- the tracked model -----------------------------------------------------------------
+def _source_with(source: BeamSource, params: np.ndarray, energy_mev: float) -> BeamSource:
+    s0, d0, sd, de = (float(v) for v in params)
+    s0, d0 = abs(s0) * 1e-3, abs(d0) * 1e-3
+    return source.with_beam(
+        betx_m=s0 / d0, bety_m=s0 / d0, alfx=0.0, alfy=0.0,
+        emit_x_m=s0 * d0, emit_y_m=s0 * d0, sigma_delta=abs(sd),
+        delta_offset=de / energy_mev,
+    )  # fmt: skip
+
+
+def tracked_prediction(
+    params: np.ndarray,
+    observations: Sequence[SpotObservation],
+    source: BeamSource,
+    *,
+    settings: str | None = None,
+    grid: SlitGrid | None = None,
+    n_particles: int = 20_000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model values (x, sigma_x, sigma_y per observation) [mm] from the spread engine: the
+    source with ``params`` tracked through the line with its slits and apertures (common
+    random numbers: the same particles for every parameter set); and the transmitted
+    particles per observation (the model's own statistics)."""
+    from .spread import compute_spread
+    from .spread_engine import ScanPoint
+
+    out = np.empty(3 * len(observations))
+    hits = np.zeros(len(observations))
+    by_energy: dict[float, list[int]] = {}
+    for i, o in enumerate(observations):
+        by_energy.setdefault(o.energy_mev, []).append(i)
+    for energy, idx in by_energy.items():
+        pts = [
+            ScanPoint(energy, dhstb01_current_a=observations[i].dhstb01_current_a,
+                      dhstb02_current_a=observations[i].dhstb02_current_a)
+            for i in idx
+        ]  # fmt: skip
+        table = compute_spread(
+            points=pts, grid=grid, settings=settings,
+            source=_source_with(source, params, energy), n_particles=n_particles,
+            seed=seed, scheduler="sync",
+        ).table  # fmt: skip
+        for row, i in zip(table.itertuples(), idx, strict=True):
+            p = observations[i].point
+            out[3 * i] = getattr(row, f"x_{p}_mm")
+            out[3 * i + 1] = getattr(row, f"sigma_x_{p}_mm")
+            out[3 * i + 2] = getattr(row, f"sigma_y_{p}_mm")
+            hits[i] = row.n_transmitted
+    return out, hits
+
+
+def fit_source_tracked(
+    observations: Sequence[SpotObservation],
+    source: BeamSource,
+    *,
+    start: Sequence[float] | None = None,
+    settings: str | None = None,
+    grid: SlitGrid | None = None,
+    n_particles: int = 20_000,
+    seed: int = 0,
+    sigma_floor_mm: float = DEFAULT_SIGMA_FLOOR_MM,
+    max_evaluations: int = 60,
+) -> SourceFit:
+    """Fit with the tracked model (:func:`tracked_prediction`): the slits and apertures
+    truncate the beam as on the machine. ``start`` (default: the source's own parameters).
+    Finite-difference steps of 3 % (the model is smooth only above its particle noise)."""
+    from scipy.optimize import least_squares
+
+    if len(observations) < 2:
+        raise BeamlineInputError("a source fit needs at least two measured spots")
+    b = source.beam
+    if start is None:
+        start = (
+            1e3 * math.sqrt(b.emit_x_m * b.betx_m),
+            1e3 * math.sqrt(b.emit_x_m / b.betx_m),
+            b.sigma_delta,
+            0.0,
+        )
+    data, sigma = _data_and_sigma(observations, sigma_floor_mm)
+    notes = []
+    fixed: list[str] = []
+    free = list(range(len(PARAMETERS)))
+    if len({o.point for o in observations}) < 2:
+        fixed.append("size_mm")
+        free.remove(0)
+        notes.append("size fixed: it separates from the divergence only with two points")
+    p0 = np.array(start, dtype=float)
+    full = _embedding(p0, free)
+
+    def resid(q: np.ndarray) -> np.ndarray:
+        model, hits = tracked_prediction(
+            full(q), observations, source, settings=settings, grid=grid,
+            n_particles=n_particles, seed=seed,
+        )  # fmt: skip
+        # the model's own particle noise adds to the measurement's (same form, its hits)
+        h = np.repeat(np.maximum(hits, 1.0), 3)
+        noise = (
+            np.abs(model)
+            / np.sqrt(h)
+            * np.tile([0.0, 1 / math.sqrt(2), 1 / math.sqrt(2)], len(hits))
+        )
+        noise[0::3] = model[1::3] / np.sqrt(h[0::3])
+        return (model - data) / np.sqrt(sigma**2 + noise**2)
+
+    res = least_squares(
+        resid, p0[free], x_scale=np.array([1.0, 1.0, 1e-3, 1.0])[free], diff_step=0.03,
+        max_nfev=max_evaluations, method="trf",
+    )  # fmt: skip
+    notes.append(f"tracked model, {n_particles} particles per point, {res.nfev} evaluations")
+    return _summary(res, full, free, fixed, data.size, len(observations), notes)
+
+
+def _embedding(p0: np.ndarray, free: list[int]) -> Callable[[np.ndarray], np.ndarray]:
+    """Full parameter vector from the free ones (the fixed ones at ``p0``)."""
+
+    def full(q: np.ndarray) -> np.ndarray:
+        p = p0.copy()
+        p[free] = q
+        return p
+
+    return full
+
+
+def _data_and_sigma(
+    observations: Sequence[SpotObservation], floor_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    data = np.array([v for o in observations for v in (o.x_mm, o.sigma_x_mm, o.sigma_y_mm)])
+    sig = []
+    for o in observations:
+        h = max(int(o.hits), 1)
+        sig.append(math.hypot(o.sigma_x_mm / math.sqrt(h), floor_mm))
+        sig.append(math.hypot(o.sigma_x_mm / math.sqrt(2 * h), floor_mm))
+        sig.append(math.hypot(o.sigma_y_mm / math.sqrt(2 * h), floor_mm))
+    sigma = np.array(sig)
+    if not (np.all(np.isfinite(data)) and np.all(sigma > 0)):
+        raise BeamlineInputError("measured spots must be finite with positive widths")
+    return data, sigma
+
+
+def _summary(
+    res: Any,
+    full: Callable[[np.ndarray], np.ndarray],
+    free: list[int],
+    fixed: list[str],
+    n_data: int,
+    n_obs: int,
+    notes: list[str],
+) -> SourceFit:
+    fun = np.asarray(res.fun)
+    jac = np.asarray(res.jac)
+    x = np.asarray(res.x)
+    dof = n_data - len(free)
+    chi2 = float(np.sum(fun**2))
+    cov = np.linalg.pinv(jac.T @ jac)
+    if dof > 0 and chi2 / dof > 1.0:
+        cov *= chi2 / dof
+    err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    values = dict(zip(PARAMETERS, full(x).tolist(), strict=True))
+    sigmas = dict.fromkeys(PARAMETERS, 0.0)
+    corr = np.eye(len(PARAMETERS))
+    for a, ka in enumerate(free):
+        sigmas[PARAMETERS[ka]] = float(err[a])
+        for bb, kb in enumerate(free):
+            if err[a] > 0 and err[bb] > 0:
+                corr[ka, kb] = cov[a, bb] / (err[a] * err[bb])
+    for key in ("size_mm", "divergence_mrad", "sigma_delta"):  # widths are squares
+        values[key] = abs(values[key])
+    return SourceFit(
+        values=values, sigmas=sigmas, correlation=corr, fixed=tuple(fixed), chi2=chi2,
+        dof=dof, n_observations=n_obs, notes=notes,
+    )  # fmt: skip

@@ -1,0 +1,54 @@
+"""Tables that stay readable on a narrow terminal: set points never truncated, derived
+columns left out (and named) when they do not fit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.markup import escape
+
+from .common import console, rich_table
+
+
+def compact_table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str, str]]) -> Any:
+    """:func:`rich_table`, narrow: units under the header names, one space between columns,
+    cells never wrapped."""
+    from rich import box
+
+    table = rich_table(title, rows, cols)
+    table.box = box.SIMPLE_HEAD
+    table.pad_edge = False
+    table.collapse_padding = True
+    table.padding = (0, 1)
+    for column, (_, header, _) in zip(table.columns, cols, strict=True):
+        column.header = escape(header.replace(" [", "\n["))
+    return table
+
+
+def natural_width(table: Any) -> int:
+    """Columns ``table`` takes when nothing is wrapped or truncated."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+
+
+def fit_table(
+    title: str,
+    rows: list[dict[str, Any]],
+    cols: list[tuple[str, str, str]],
+    optional: Iterable[str],
+) -> tuple[Any, list[str]]:
+    """:func:`compact_table` of ``rows`` without the ``optional`` column keys (first ones
+    first) that do not fit the console's width; returns the table and the headers left out.
+    The other columns are never truncated by the fitting (a terminal narrower than them
+    still is)."""
+    dropped: list[str] = []
+    table = compact_table(title, rows, cols)
+    for key in optional:
+        if natural_width(table) <= console.width:
+            break
+        dropped += [h for k, h, _ in cols if k == key]
+        cols = [c for c in cols if c[0] != key]
+        table = compact_table(title, rows, cols)
+    return table, dropped
