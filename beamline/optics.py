@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, overload
 import numpy as np
 import pandas as pd
 
+from .beam import BeamParameters
 from .errors import BeamlineInputError
 from .model import BeamLine
 
@@ -189,7 +190,12 @@ def _check_positions(bl: BeamLine, s_m: Sequence[float] | np.ndarray) -> np.ndar
 
 
 def sampled_twiss(
-    bl: BeamLine, s_m: Sequence[float] | np.ndarray | None = None, *, step_m: float = SAMPLE_STEP_M
+    bl: BeamLine,
+    s_m: Sequence[float] | np.ndarray | None = None,
+    *,
+    step_m: float = SAMPLE_STEP_M,
+    beam: BeamParameters | None = None,
+    start: str | None = None,
 ) -> pd.DataFrame:
     """Twiss at every element edge and at the positions ``s_m`` [m, facts frame] (default:
     every ``step_m`` [m]), inside drifts, quadrupoles and dipoles alike.
@@ -199,8 +205,18 @@ def sampled_twiss(
     line at that s, not an interpolation. ``bl.line`` is left unchanged. Columns: ``s_m,
     s_line_m, betx_m, bety_m, alfx, alfy, dx_m, dpx, dy_m, dpy, x_m, y_m``, sorted by s (a
     position may appear more than once, at zero-length elements).
+
+    ``beam`` (default ``bl.beam``) gives the initial Twiss, at the line start or at the
+    marker ``start`` (e.g. the injection point of a beam defined after the selection); with
+    ``start`` only the rows from there on are returned.
     """
     length = float(bl.line.get_length())
+    beam = bl.beam if beam is None else beam
+    if start is not None:
+        first = bl.check_element(start)
+        # a thin element keeps its name when the line is cut (a thick one is renamed)
+        if first == "_end_point" or float(getattr(bl.line[first], "length", 0.0)) > 0:
+            raise BeamlineInputError(f"twiss start '{start}' must be a marker of the line")
     if s_m is None:
         if not (math.isfinite(step_m) and step_m > 0):
             raise BeamlineInputError(f"sample step must be > 0 m, got {step_m!r}")
@@ -213,9 +229,9 @@ def sampled_twiss(
     line = bl.line.copy(shallow=True)
     if cuts.size:
         line.cut_at_s(list(cuts), with_progress=False)
-    tw = line.twiss(
-        method="4d", start=line.element_names[0], end="_end_point", **bl.beam.twiss_init()
-    )
+    if start is None:
+        first = line.element_names[0]
+    tw = line.twiss(method="4d", start=first, end="_end_point", **beam.twiss_init())
     df = pd.DataFrame({"s_line_m": np.asarray(tw.s)})
     for src, dst in _TWISS_COLS.items():
         if dst in _SAMPLED_COLS:
@@ -238,13 +254,20 @@ def twiss_at_s(bl: BeamLine, s_m: Sequence[float] | np.ndarray) -> pd.DataFrame:
     return table.iloc[idx].reset_index(drop=True)
 
 
-def beam_envelope(bl: BeamLine, *, step_m: float = SAMPLE_STEP_M) -> pd.DataFrame:
-    """rms beam envelope along the line for the beam of the settings (``bl.beam``):
+def beam_envelope(
+    bl: BeamLine,
+    *,
+    step_m: float = SAMPLE_STEP_M,
+    beam: BeamParameters | None = None,
+    start: str | None = None,
+) -> pd.DataFrame:
+    """rms beam envelope along the line for ``beam`` (default: the beam of the settings,
+    ``bl.beam``) from the line start or from the marker ``start``:
     ``sigma_x_m = sqrt(betx*emit_x + (D_x*sigma_delta)^2)``, ``sigma_y_m`` likewise, from
     :func:`sampled_twiss` (linear optics, no collimation: the slits' cut is not applied).
     Columns: those of :func:`sampled_twiss` plus ``sigma_x_m, sigma_y_m`` [m]."""
-    df = sampled_twiss(bl, step_m=step_m)
-    b = bl.beam
+    df = sampled_twiss(bl, step_m=step_m, beam=beam, start=start)
+    b = bl.beam if beam is None else beam
     df["sigma_x_m"] = rms_size_m(
         df["betx_m"].to_numpy(), b.emit_x_m, df["dx_m"].to_numpy(), b.sigma_delta
     )

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from .beam import BeamParameters
+
 #: Element colours of the layout bar.
 _COLOURS = {"bend": "tab:blue", "quad": "tab:red", "slit": "0.15", "device": "tab:orange"}
 #: Zero-length devices shown in the layout (lattice element -> label).
@@ -204,7 +206,12 @@ def _draw_apertures(ax: Axes, aps: list[Aperture], plane: str, y_max_mm: float) 
 
 
 def _envelope_panel(
-    ax: Axes, env: pd.DataFrame, aps: list[Aperture], plane: str, n_sigma: float
+    ax: Axes,
+    env: pd.DataFrame,
+    aps: list[Aperture],
+    plane: str,
+    n_sigma: float,
+    selected: pd.DataFrame | None = None,
 ) -> None:
     import matplotlib.patches as mpatches
     import numpy as np
@@ -229,8 +236,14 @@ def _envelope_panel(
         ls="--",
         label=rf"$\pm{n_sigma:g}\sigma$",
     )
+    if selected is not None:  # the beam after the selection, from its injection point
+        s2 = selected["s_m"].to_numpy()
+        c2 = 1e3 * selected[f"{plane}_m"].to_numpy()
+        sig2 = 1e3 * selected[f"sigma_{plane}_m"].to_numpy()
+        ax.plot(s2, c2 + sig2, color="tab:purple", lw=1.1, label=r"$\pm\sigma$ after selection")
+        ax.plot(s2, c2 - sig2, color="tab:purple", lw=1.1)
     if np.nanmax(np.abs(centre)) > 1e-3:
-        ax.plot(s, centre, color="tab:purple", lw=0.8, label="orbit")
+        ax.plot(s, centre, color="tab:brown", lw=0.8, label="orbit")
     _draw_apertures(ax, aps, plane, y_max)
     ax.plot([], [], color="k", lw=1.2, label="pipe / chamber")
     if any(a.slit and math.isfinite(a.limits_mm(plane)[0]) for a in aps):
@@ -238,6 +251,20 @@ def _envelope_panel(
     ax.set_ylim(-y_max, y_max)
     ax.set_ylabel(f"{plane} [mm]")
     ax.axhline(0, color="0.7", lw=0.5)
+
+
+def _after_selection_beam(bl: BeamLine) -> tuple[BeamParameters, str] | None:
+    """The settings' spread beam when it is defined after the selection (PadmeMC's beam),
+    with its injection marker; None otherwise."""
+    from .beam import load_beam, load_beam_file
+
+    name = bl.settings.spread_beam
+    if not name:
+        return None
+    entry = load_beam_file(name)
+    if entry.definition != "after_selection" or not entry.injection_element:
+        return None
+    return load_beam(name), entry.injection_element
 
 
 def optics_figure(bl: BeamLine, *, step_m: float | None = None, n_sigma: float = 3.0) -> Figure:
@@ -251,7 +278,12 @@ def optics_figure(bl: BeamLine, *, step_m: float | None = None, n_sigma: float =
 
     from .optics import SAMPLE_STEP_M, beam_envelope
 
-    env = beam_envelope(bl, step_m=SAMPLE_STEP_M if step_m is None else step_m)
+    step = SAMPLE_STEP_M if step_m is None else step_m
+    env = beam_envelope(bl, step_m=step)
+    after = _after_selection_beam(bl)
+    selected = (
+        None if after is None else beam_envelope(bl, step_m=step, beam=after[0], start=after[1])
+    )
     aps = apertures(bl)
     fig, axes = plt.subplots(
         5,
@@ -261,7 +293,7 @@ def optics_figure(bl: BeamLine, *, step_m: float | None = None, n_sigma: float =
         gridspec_kw={"height_ratios": [1.3, 3, 2, 3, 3], "hspace": 0.12},
     )
     ax_el, ax_b, ax_d, ax_x, ax_y = axes
-    fig.subplots_adjust(left=0.08, right=0.82, top=0.93, bottom=0.06)
+    fig.subplots_adjust(left=0.08, right=0.80, top=0.91, bottom=0.06)
     s = env["s_m"].to_numpy()
     ax_b.plot(s, env["betx_m"], color="tab:blue", label=r"$\beta_x$")
     ax_b.plot(s, env["bety_m"], color="tab:red", label=r"$\beta_y$")
@@ -272,8 +304,8 @@ def optics_figure(bl: BeamLine, *, step_m: float | None = None, n_sigma: float =
         ax_d.plot(s, env["dy_m"], color="tab:olive", label=r"$D_y$")
     ax_d.axhline(0, color="0.7", lw=0.5)
     ax_d.set_ylabel(r"$D$ [m]")
-    _envelope_panel(ax_x, env, aps, "x", n_sigma)
-    _envelope_panel(ax_y, env, aps, "y", n_sigma)
+    _envelope_panel(ax_x, env, aps, "x", n_sigma, selected)
+    _envelope_panel(ax_y, env, aps, "y", n_sigma, selected)
     ax_y.set_xlabel("s from the DHSTB01 entrance [m]")
     ax_el.set_xlim(s.min() - 0.1, s.max() + 0.1)
     for ax in (ax_b, ax_d, ax_x, ax_y):
@@ -292,7 +324,13 @@ def optics_figure(bl: BeamLine, *, step_m: float | None = None, n_sigma: float =
         f"DHSTB01 {bl.current_a('DHSTB01'):.3f} A\n"
         f"envelope of beam {b.name}: εx = {b.emit_x_m * 1e6:.3g} µm, "
         f"εy = {b.emit_y_m * 1e6:.3g} µm, σδ = {100 * b.sigma_delta:.3g} % "
-        "(linear optics, slits not applied)",
+        "(linear optics, slits not applied)"
+        + (
+            ""
+            if after is None
+            else f"\nafter selection: beam {after[0].name} from {after[1].upper()}, "
+            f"σδ = {100 * after[0].sigma_delta:.3g} %"
+        ),
         fontsize=10,
     )
     return fig

@@ -127,6 +127,29 @@ def test_envelope_at_the_slits_is_the_closed_form_of_the_linear_map():
         assert row["sigma_y_m"] == pytest.approx(math.sqrt(sy2), rel=1e-8), slit
 
 
+def test_envelope_of_the_beam_after_selection_starts_at_its_injection_point():
+    """PadmeMC's beam (after the selection, injected at the Mylar window): at SLTB5 the
+    envelope is the closed form of the map from the window with that beam's Twiss."""
+    from beamline.beam import load_beam
+
+    bl = BeamLine("run3_2022", 282.5, match_dipoles=True)
+    b = load_beam("padme_mc_run3")
+    env = optics.beam_envelope(bl, beam=b, start="mylar_window")
+    tab = bl.line.get_table()
+    s_of = dict(zip(tab.name, tab.s, strict=False))
+    assert env["s_line_m"].min() == pytest.approx(s_of["mylar_window"], abs=1e-12)
+    r = optics.r_matrix(bl, "mylar_window", "sltb5").to_numpy()
+    gx = (1 + b.alfx**2) / b.betx_m
+    sx2 = b.emit_x_m * (
+        r[0, 0] ** 2 * b.betx_m - 2 * r[0, 0] * r[0, 1] * b.alfx + r[0, 1] ** 2 * gx
+    )
+    sx2 += (r[0, 5] * b.sigma_delta) ** 2
+    row = env.iloc[int(np.argmin(np.abs(env["s_line_m"].to_numpy() - s_of["sltb5"])))]
+    assert row["sigma_x_m"] == pytest.approx(math.sqrt(sx2), rel=1e-8)
+    with pytest.raises(BeamlineInputError, match="marker"):
+        optics.beam_envelope(bl, beam=b, start="q1")  # a thick element: not a start
+
+
 def test_apertures_are_read_from_the_lattice_elements():
     bl = BeamLine("run3_2022", 282.5, match_dipoles=True)
     bl.set_gap("SLTB4", 2.0, 0.5)  # jaws at -0.5 .. +1.5 mm
