@@ -10,7 +10,6 @@ import pytest
 from scanplan.analysis.plan_toys import MAX_TOYS, published_toy_grid
 from scanplan.planning import PlanRequest, plan_scan
 from scanplan.sensitivity import expected_limits
-
 from tests.cli_helpers import assert_user_error, run_cli, run_cli_json
 
 
