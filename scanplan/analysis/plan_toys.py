@@ -8,8 +8,9 @@ auxiliary measurements of every constrained nuisance, :func:`limits.generate_toy
 "observed" q~_mu is the median of the background-only toys (the median expected limit), and
 ``CLs = P_sb(q >= q_obs) / P_b(q >= q_obs)``. Each cell's random stream is
 ``SeedSequence(seed, spawn_key=(cell,))``, so a grid is identical for a fixed seed whatever
-the scheduler or number of workers. The limit per mass comes from a weighted fit of ln CLs
-against ln g over the cells (:func:`fit_limit`), its toy error from the fit's covariance.
+the scheduler or number of workers. The limit per mass comes from a weighted fit of
+``Phi^-1(CLs/2)`` against g^2 over the cells (:func:`fit_limit`), its toy error from the fit's
+covariance.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtri
 
 from ..errors import ScanplanError
 from ..records import Plan
@@ -136,24 +138,27 @@ def published_toy_cells(
 
 
 def fit_limit(g: NDArray, cls: NDArray, err: NDArray, alpha: float) -> tuple[float, float]:
-    """``(limit, toy error)`` on g of one mass: a weighted straight-line fit of ln CLs
-    against ln g over the cells with 0 < CLs < 1 (weights from the binomial errors), solved
-    for CLs = ``alpha``, the error from the fit's covariance. A fit, not the first crossing,
-    so that one fluctuating cell does not move the limit; NaN when fewer than two cells
-    carry information or the fitted CLs does not fall with g."""
+    """``(limit, toy error)`` on g of one mass from the toy CLs of its cells.
+
+    Interpolation model: ``y = Phi^-1(CLs / 2)`` linear in g^2 (for the median expected CLs,
+    ``CLs = 2 Phi(-sqrt(q_mu,A))`` with ``sqrt(q_mu,A)`` proportional to mu = g^2 asymptotically);
+    a weighted straight-line fit over the cells with 0 < CLs < 1 (weights from the binomial
+    errors) solved for CLs = ``alpha``, the error from the fit's covariance. A fit, not the
+    first crossing, so that one fluctuating cell does not move the limit; NaN when fewer than
+    two cells carry information or the fitted CLs does not fall with g."""
     ok = (cls > 0) & (cls < 1) & (err > 0)
     if np.count_nonzero(ok) < 2:
         return math.nan, math.nan
-    x, y = np.log(g[ok]), np.log(cls[ok])
-    w = (cls[ok] / err[ok]) ** 2  # 1 / var(ln CLs)
+    x, y = g[ok] ** 2, ndtri(0.5 * cls[ok])
+    w = (2.0 * np.exp(-0.5 * y * y) / math.sqrt(2.0 * math.pi) / err[ok]) ** 2  # 1 / var(y)
     a_mat = np.stack([np.ones_like(x), x], axis=1)
     cov = np.linalg.inv(a_mat.T @ (w[:, None] * a_mat))
     c0, c1 = cov @ (a_mat.T @ (w * y))
-    if not c1 < 0:
+    x_lim = (float(ndtri(0.5 * alpha)) - c0) / c1
+    if not (c1 < 0 and x_lim > 0):
         return math.nan, math.nan
-    x_lim = (math.log(alpha) - c0) / c1
     grad = np.array([-1.0 / c1, -x_lim / c1])  # d x_lim / d (c0, c1)
-    return float(math.exp(x_lim)), float(math.exp(x_lim) * math.sqrt(grad @ cov @ grad))
+    return float(math.sqrt(x_lim)), float(math.sqrt(grad @ cov @ grad) / (2 * math.sqrt(x_lim)))
 
 
 def published_toy_grid(
