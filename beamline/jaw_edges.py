@@ -98,13 +98,14 @@ def downstream_acceptance(bl: BeamLine, after: str = "sltb4_exit") -> float:
     tw = twiss(bl).set_index("name")
     s_after = float(tw.loc[after, "s_m"])
     best = math.inf
-    for row in apertures(bl).itertuples():
+    for ap in apertures(bl):
         # the slit's own exit aperture sits at the same s (up to round-off)
-        if row.s_m <= s_after + 1e-9 or row.name not in tw.index:
+        if ap.s_m <= s_after + 1e-9 or ap.name not in tw.index:
             continue
-        d = abs(float(tw.loc[row.name, "dx_m"]))
-        if d > 1e-6:
-            best = min(best, row.half_x_m / d)
+        half_x_m = 1e-3 * min(abs(ap.x_lo_mm), abs(ap.x_hi_mm))
+        d = abs(float(tw.loc[ap.name, "dx_m"]))
+        if d > 1e-6 and math.isfinite(half_x_m):  # nan: the open plane of a vertical slit
+            best = min(best, half_x_m / d)
     return best
 
 

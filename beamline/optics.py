@@ -7,11 +7,14 @@ Twiss values are at the element entrance. Dispersions are with respect to delta.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import pandas as pd
 
+from .beam import BeamParameters
 from .errors import BeamlineInputError
 from .model import BeamLine
 
@@ -38,9 +41,19 @@ _TWISS_COLS = {
 COORDS = ("x", "px", "y", "py", "zeta", "pzeta")
 
 
-def rms_size_m(beta_m: float, emit_m: float, disp_m: float, sigma_delta: float) -> float:
-    """rms beam size [m]: betatron part sqrt(beta*emit) and dispersive part D*sigma_delta."""
-    return float(np.sqrt(beta_m * emit_m + (disp_m * sigma_delta) ** 2))
+@overload
+def rms_size_m(beta_m: float, emit_m: float, disp_m: float, sigma_delta: float) -> float: ...
+@overload
+def rms_size_m(
+    beta_m: np.ndarray, emit_m: float, disp_m: np.ndarray, sigma_delta: float
+) -> np.ndarray: ...
+def rms_size_m(
+    beta_m: float | np.ndarray, emit_m: float, disp_m: float | np.ndarray, sigma_delta: float
+) -> float | np.ndarray:
+    """rms beam size [m]: betatron part sqrt(beta*emit) and dispersive part D*sigma_delta
+    (element-wise for arrays of beta [m] and D [m])."""
+    size = np.sqrt(beta_m * emit_m + (disp_m * sigma_delta) ** 2)
+    return size if isinstance(size, np.ndarray) else float(size)
 
 
 def twiss_table(bl: BeamLine) -> xt.TwissTable:
@@ -155,3 +168,110 @@ def key_points(bl: BeamLine) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+#: Default spacing [m] of the sampled optics (about 1000 points over the 20.6 m line).
+SAMPLE_STEP_M = 0.02
+_SAMPLED_COLS = ("betx_m", "bety_m", "alfx", "alfy", "dx_m", "dpx", "dy_m", "dpy", "x_m", "y_m")
+
+
+def _check_positions(bl: BeamLine, s_m: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Positions [m, facts frame] as line coordinates; refused outside the line."""
+    s_line = np.asarray(s_m, dtype=float).ravel() + bl.s_frame_m
+    length = float(bl.line.get_length())
+    if not np.all(np.isfinite(s_line)):
+        raise BeamlineInputError("sample positions must be finite numbers of m")
+    if s_line.size and (s_line.min() < -1e-9 or s_line.max() > length + 1e-9):
+        raise BeamlineInputError(
+            f"sample positions must lie on the line, s = {-bl.s_frame_m:g}..."
+            f"{length - bl.s_frame_m:g} m"
+        )
+    return np.clip(s_line, 0.0, length)
+
+
+def sampled_twiss(
+    bl: BeamLine,
+    s_m: Sequence[float] | np.ndarray | None = None,
+    *,
+    step_m: float = SAMPLE_STEP_M,
+    beam: BeamParameters | None = None,
+    start: str | None = None,
+) -> pd.DataFrame:
+    """Twiss at every element edge and at the positions ``s_m`` [m, facts frame] (default:
+    every ``step_m`` [m]), inside drifts, quadrupoles and dipoles alike.
+
+    A shallow copy of the line is cut at those positions into exact thick slices (xtrack
+    ``cut_at_s``; the dipoles keep their exact map), so the values are those of the full
+    line at that s, not an interpolation. ``bl.line`` is left unchanged. Columns: ``s_m,
+    s_line_m, betx_m, bety_m, alfx, alfy, dx_m, dpx, dy_m, dpy, x_m, y_m``, sorted by s (a
+    position may appear more than once, at zero-length elements).
+
+    ``beam`` (default ``bl.beam``) gives the initial Twiss, at the line start or at the
+    marker ``start`` (e.g. the injection point of a beam defined after the selection); with
+    ``start`` only the rows from there on are returned.
+    """
+    length = float(bl.line.get_length())
+    beam = bl.beam if beam is None else beam
+    if start is not None:
+        first = bl.check_element(start)
+        # a thin element keeps its name when the line is cut (a thick one is renamed)
+        if first == "_end_point" or float(getattr(bl.line[first], "length", 0.0)) > 0:
+            raise BeamlineInputError(f"twiss start '{start}' must be a marker of the line")
+    if s_m is None:
+        if not (math.isfinite(step_m) and step_m > 0):
+            raise BeamlineInputError(f"sample step must be > 0 m, got {step_m!r}")
+        if length / step_m > 1e6:
+            raise BeamlineInputError(f"sample step {step_m:g} m gives over 1e6 points")
+        s_line = np.arange(step_m, length, step_m)
+    else:
+        s_line = _check_positions(bl, s_m)
+    cuts = np.unique(s_line[(s_line > 1e-9) & (s_line < length - 1e-9)])
+    line = bl.line.copy(shallow=True)
+    if cuts.size:
+        line.cut_at_s(list(cuts), with_progress=False)
+    if start is None:
+        first = line.element_names[0]
+    tw = line.twiss(method="4d", start=first, end="_end_point", **beam.twiss_init())
+    df = pd.DataFrame({"s_line_m": np.asarray(tw.s)})
+    for src, dst in _TWISS_COLS.items():
+        if dst in _SAMPLED_COLS:
+            df[dst] = np.asarray(getattr(tw, src))
+    df.insert(0, "s_m", df["s_line_m"] - bl.s_frame_m)
+    return df[["s_m", "s_line_m", *_SAMPLED_COLS]]
+
+
+def twiss_at_s(bl: BeamLine, s_m: Sequence[float] | np.ndarray) -> pd.DataFrame:
+    """Twiss at exactly the positions ``s_m`` [m, facts frame], one row each, in the given
+    order (columns of :func:`sampled_twiss`). At an element edge the row is the last one at
+    that s (after zero-length elements, which carry no optics)."""
+    s_line = _check_positions(bl, s_m)
+    table = sampled_twiss(bl, s_m)
+    s_rows = table["s_line_m"].to_numpy()
+    idx = np.searchsorted(s_rows, s_line + 1e-9, side="right") - 1
+    idx = np.clip(idx, 0, len(s_rows) - 1)
+    if np.any(np.abs(s_rows[idx] - s_line) > 1e-6):  # pragma: no cover - cut_at_s contract
+        raise RuntimeError("twiss_at_s: a requested position was not cut")
+    return table.iloc[idx].reset_index(drop=True)
+
+
+def beam_envelope(
+    bl: BeamLine,
+    *,
+    step_m: float = SAMPLE_STEP_M,
+    beam: BeamParameters | None = None,
+    start: str | None = None,
+) -> pd.DataFrame:
+    """rms beam envelope along the line for ``beam`` (default: the beam of the settings,
+    ``bl.beam``) from the line start or from the marker ``start``:
+    ``sigma_x_m = sqrt(betx*emit_x + (D_x*sigma_delta)^2)``, ``sigma_y_m`` likewise, from
+    :func:`sampled_twiss` (linear optics, no collimation: the slits' cut is not applied).
+    Columns: those of :func:`sampled_twiss` plus ``sigma_x_m, sigma_y_m`` [m]."""
+    df = sampled_twiss(bl, step_m=step_m, beam=beam, start=start)
+    b = bl.beam if beam is None else beam
+    df["sigma_x_m"] = rms_size_m(
+        df["betx_m"].to_numpy(), b.emit_x_m, df["dx_m"].to_numpy(), b.sigma_delta
+    )
+    df["sigma_y_m"] = rms_size_m(
+        df["bety_m"].to_numpy(), b.emit_y_m, df["dy_m"].to_numpy(), b.sigma_delta
+    )
+    return df

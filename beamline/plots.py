@@ -1,21 +1,20 @@
 """Plots of the model (matplotlib, Agg backend). Functions return the figure; the caller
 (``scanplan``) writes it: ``beamline`` writes no files.
 
-* :func:`optics_figure`: beta_x, beta_y and D_x sampled finely along s (inside drifts,
-  quadrupoles and bends, by the hard-edge transfer maps from each element's entrance
-  Twiss, :func:`fine_twiss`), the beam envelope (sigma_x with dispersion, sigma_y) against
-  the apertures, element labels placed on rows so that they do not overlap;
-* :func:`calibration_figure`: DHSTB01 Hall-probe field above the nominal excitation, the
-  2022 pass fits over their own currents, and the hysteresis branches of the model.
+:func:`optics_figure` is the optics a physicist reads: the element layout with labels that
+never overlap, beta_x/beta_y and D_x sampled every 2 cm inside every element
+(:func:`beamline.optics.sampled_twiss`), and the rms beam envelope of the settings' beam,
+sigma = sqrt(beta*emit + (D*sigma_delta)^2), against the apertures of the lattice (pipe and
+chamber half-widths, slit jaws) in mm.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from .errors import LatticeDataError
 from .model import BeamLine
 from .names import SLITS
 
@@ -24,219 +23,314 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: Points per element (magnet or drift) of the fine sampling.
-SAMPLES_PER_ELEMENT = 24
+    from .beam import BeamParameters
+
+#: Element colours of the layout bar.
+_COLOURS = {"bend": "tab:blue", "quad": "tab:red", "slit": "0.15", "device": "tab:orange"}
+#: Zero-length devices shown in the layout (lattice element -> label).
+_DEVICES = {"padme_target": "target", "ecal": "ECAL", "timepix": "TimePix"}
+#: Layout label rows [data units of the layout axes] and font size [pt].
+_LABEL_ROW0, _LABEL_ROW_STEP, _LABEL_FONT_PT = 1.05, 0.85, 7.5
+#: Narrowest slit jaw drawn [m] and the envelope axes' extent in units of the widest pipe.
+_JAW_MIN_WIDTH_M, _ENVELOPE_AXIS_PIPES = 0.12, 1.25
 
 
-def _plane_map(k: float, ds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Elements (C, S, C', S') of the linear map over ``ds`` [m] with focusing ``k`` [1/m^2]."""
-    if abs(k) < 1e-12:
-        return np.ones_like(ds), ds, np.zeros_like(ds), np.ones_like(ds)
-    w = math.sqrt(abs(k))
-    if k > 0:
-        c, s = np.cos(w * ds), np.sin(w * ds) / w
-        return c, s, -w * w * s, c
-    c, s = np.cosh(w * ds), np.sinh(w * ds) / w
-    return c, s, w * w * s, c
+@dataclass(frozen=True)
+class Aperture:
+    """One aperture element of the lattice at ``s_m`` [m, facts frame]: its limits [mm] in
+    x and y (``nan`` where it does not limit, e.g. the open plane of a slit), ``slit`` the
+    slit it belongs to ("" for a pipe, chamber or flange), ``name`` the lattice element."""
+
+    name: str
+    s_m: float
+    slit: str
+    x_lo_mm: float
+    x_hi_mm: float
+    y_lo_mm: float
+    y_hi_mm: float
+
+    def limits_mm(self, plane: str) -> tuple[float, float]:
+        return (self.x_lo_mm, self.x_hi_mm) if plane == "x" else (self.y_lo_mm, self.y_hi_mm)
 
 
-def transport_twiss(el: object, row: object, ds: np.ndarray) -> dict[str, np.ndarray]:
-    """``betx_m, bety_m, dx_m`` at distances ``ds`` [m] inside element ``el`` from its
-    entrance Twiss ``row`` (a row of :func:`beamline.optics.twiss`): hard-edge maps of a
-    drift, a quadrupole (``k1``) or a sector bend (curvature ``h``, strength ``k0``:
-    horizontal focusing ``h k0``, dispersion source ``k0``; exact for a pure dipole)."""
-    kind = type(el).__name__
-    kx = ky = k0 = 0.0
-    if kind == "Quadrupole":
-        kx, ky = float(el.k1), -float(el.k1)  # type: ignore[attr-defined]
-    elif kind in ("Bend", "RBend"):
-        k0 = float(el.k0)  # type: ignore[attr-defined]
-        kx = float(el.h) * k0  # type: ignore[attr-defined]
-    cx, sx, _, _ = _plane_map(kx, ds)
-    cy, sy, _, _ = _plane_map(ky, ds)
-    r = row
-    gx = (1 + r.alfx**2) / r.betx_m  # type: ignore[attr-defined]
-    gy = (1 + r.alfy**2) / r.bety_m  # type: ignore[attr-defined]
-    betx = cx**2 * r.betx_m - 2 * cx * sx * r.alfx + sx**2 * gx  # type: ignore[attr-defined]
-    bety = cy**2 * r.bety_m - 2 * cy * sy * r.alfy + sy**2 * gy  # type: ignore[attr-defined]
-    d16 = k0 * (1 - cx) / kx if (kx != 0 and k0 != 0) else np.zeros_like(ds)
-    dx = cx * r.dx_m + sx * r.dpx + d16  # type: ignore[attr-defined]
-    return {"betx_m": betx, "bety_m": bety, "dx_m": dx}
-
-
-def fine_twiss(bl: BeamLine, tw: pd.DataFrame, samples: int = SAMPLES_PER_ELEMENT) -> pd.DataFrame:
-    """Twiss (``s_m, betx_m, bety_m, dx_m``) with ``samples`` points inside every element
-    of length > 0 (:func:`transport_twiss`) besides the element edges of ``tw``."""
-    import pandas as pd
-
-    parts = [tw[["s_m", "betx_m", "bety_m", "dx_m"]]]
-    for row in tw.itertuples():
-        if row.name == "_end_point":
-            continue
-        el = bl.line.element_dict.get(row.name)
-        length = float(getattr(el, "length", 0.0) or 0.0)
-        if length <= 0:
-            continue
-        ds = np.linspace(0.0, length, samples)[1:-1]
-        parts.append(pd.DataFrame({"s_m": row.s_m + ds, **transport_twiss(el, row, ds)}))
-    return pd.concat(parts).sort_values("s_m", kind="stable").reset_index(drop=True)
-
-
-def apertures(bl: BeamLine) -> pd.DataFrame:
-    """Aperture half-widths [m] along s (``s_m, half_x_m, half_y_m``) of every LimitRect /
-    LimitEllipse of the line (slits at their present gaps)."""
-    import pandas as pd
-
+def apertures(bl: BeamLine) -> list[Aperture]:
+    """The aperture elements of ``bl.line`` in s order, read from the elements themselves
+    (``LimitRect`` with its ``shift_x``/``shift_y`` offset, ``LimitEllipse``)."""
     tab = bl.line.get_table()
-    rows = []
-    for name, s, etype in zip(tab.name, tab.s, tab.element_type, strict=False):
-        el = bl.line.element_dict.get(name)
+    out = []
+    slits = {s.lower(): s for s in SLITS}
+    for name, s, etype in zip(tab.name, tab.s, tab.element_type, strict=True):
+        if not str(etype).startswith("Limit"):
+            continue
+        el = bl.line[name]
+        sx, sy = float(getattr(el, "shift_x", 0.0)), float(getattr(el, "shift_y", 0.0))
         if etype == "LimitRect":
-            hx = min(abs(el.min_x), abs(el.max_x))
-            hy = min(abs(el.min_y), abs(el.max_y))
+            x = (sx + el.min_x, sx + el.max_x)
+            y = (sy + el.min_y, sy + el.max_y)
         elif etype == "LimitEllipse":
-            hx, hy = math.sqrt(el.a_squ), math.sqrt(el.b_squ)
+            x = (sx - el.a, sx + el.a)
+            y = (sy - el.b, sy + el.b)
         else:
-            continue
-        rows.append({"s_m": s - bl.s_frame_m, "half_x_m": hx, "half_y_m": hy, "name": name})
-    return pd.DataFrame(rows)
-
-
-def label_rows(positions: list[float], min_gap: float, n_rows: int = 3) -> list[int]:
-    """Row (0..n_rows-1) per label so that labels on one row are at least ``min_gap`` apart
-    (greedy, in order of position; labels that fit nowhere go to the emptiest row)."""
-    last = [-math.inf] * n_rows
-    rows = [0] * len(positions)
-    for i in sorted(range(len(positions)), key=lambda k: positions[k]):
-        x = positions[i]
-        free = [r for r in range(n_rows) if x - last[r] >= min_gap]
-        r = free[0] if free else min(range(n_rows), key=lambda q: last[q])
-        rows[i] = r
-        last[r] = x
-    return rows
-
-
-def _elements(ax: Axes, bl: BeamLine) -> None:
-    import matplotlib.patches
-
-    tab = bl.line.get_table()
-    colours = {"Bend": "C0", "RBend": "C0", "Quadrupole": "C3"}
-    slits = {s.lower() for s in SLITS}
-    labels: list[tuple[float, str]] = []
-    for name, s, etype in zip(tab.name, tab.s, tab.element_type, strict=False):
-        s_f = s - bl.s_frame_m
-        if etype in colours:
-            length = bl.line[name].length
-            sign = 1 if etype != "Quadrupole" else (1 if bl.line[name].k1 >= 0 else -1)
-            ax.add_patch(
-                matplotlib.patches.Rectangle((s_f, 0), length, 0.5 * sign, color=colours[etype])
+            raise LatticeDataError(f"aperture {name}: type {etype} is not drawn (Rect, Ellipse)")
+        slit = slits.get(str(name).split("_")[0], "")
+        if slit:  # the other plane of a slit is open (slit_open_half_m), not an aperture
+            if bl.spec.slit(slit).plane == "x":
+                y = (math.nan, math.nan)
+            else:
+                x = (math.nan, math.nan)
+        out.append(
+            Aperture(
+                name=str(name),
+                s_m=float(s) - bl.s_frame_m,
+                slit=slit,
+                x_lo_mm=1e3 * float(x[0]),
+                x_hi_mm=1e3 * float(x[1]),
+                y_lo_mm=1e3 * float(y[0]),
+                y_hi_mm=1e3 * float(y[1]),
             )
-            labels.append((s_f + length / 2, name.upper()))
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class _Item:
+    kind: str
+    label: str
+    s0_m: float
+    length_m: float
+    sign: int = 1
+
+
+def _layout_items(bl: BeamLine) -> list[_Item]:
+    """Dipoles, quadrupoles (sign of k1: above/below the axis), slits and devices."""
+    tab = bl.line.get_table()
+    slits = {s.lower() for s in SLITS}
+    items = []
+    for name, s, etype in zip(tab.name, tab.s, tab.element_type, strict=True):
+        s_f = float(s) - bl.s_frame_m
+        if etype in ("Bend", "RBend"):
+            items.append(_Item("bend", name.upper(), s_f, float(bl.line[name].length)))
+        elif etype == "Quadrupole":
+            sign = 1 if bl.line[name].k1 >= 0 else -1
+            items.append(_Item("quad", name.upper(), s_f, float(bl.line[name].length), sign))
         elif name in slits:
-            ax.axvline(s_f, color="k", lw=1.5, ymax=0.5)
-            labels.append((s_f, name.upper()))
-        elif name in ("padme_target", "timepix", "mylar_window"):
-            ax.axvline(s_f, color="C1", lw=1.0, ymax=0.5)
-            labels.append((s_f, name.split("_")[-1].upper()))
-    span = float(tab.s[-1])
-    rows = label_rows([x for x, _ in labels], min_gap=0.07 * span, n_rows=4)
-    for (x, text), r in zip(labels, rows, strict=True):
-        ax.text(x, 0.75 + 0.55 * r, text, ha="center", va="bottom", fontsize=6)
-    ax.set_ylim(-0.7, 3.1)
-    ax.axis("off")
+            label = f"{name.upper()} {bl.gap_mm(name):.3g} mm"  # full gap in its plane
+            items.append(_Item("slit", label, s_f, float(bl.line[name].length)))
+        elif name in _DEVICES:
+            items.append(_Item("device", _DEVICES[name], s_f, 0.0))
+    return items
 
 
-def optics_figure(bl: BeamLine, *, rel_spread: float = 0.0025, n_sigma: float = 3.0) -> Figure:
-    """Figure: elements, beta_x/beta_y [m], D_x [m], and the ``n_sigma`` beam envelope [mm]
-    (``sigma_x = sqrt(beta_x eps_x + (D_x rel_spread)^2)``, ``sigma_y = sqrt(beta_y eps_y)``,
-    emittances of the model's beam) against the aperture half-widths, along s [m]."""
+def _place_labels(ax: Axes, items: list[_Item], renderer: Any) -> list[Any]:
+    """Labels centred on their elements, each in the lowest row where it overlaps no other
+    (text extents measured with the renderer); a leader line joins a raised label."""
+    texts = []
+    rows: list[list[tuple[float, float]]] = []
+    x_lo, x_hi = ax.get_xlim()
+    inv = ax.transData.inverted()
+    pad_px = 4.0
+    for it in sorted(items, key=lambda i: i.s0_m + i.length_m / 2):
+        x = it.s0_m + it.length_m / 2
+        t = ax.text(x, _LABEL_ROW0, it.label, ha="center", va="bottom", fontsize=_LABEL_FONT_PT)
+        box = t.get_window_extent(renderer)
+        (a, _), (b, _) = inv.transform([(box.x0 - pad_px, 0), (box.x1 + pad_px, 0)])
+        if b > x_hi:  # keep the last labels inside the axes
+            t.set_horizontalalignment("right")
+            a, b = a - (b - x_hi), x_hi
+        elif a < x_lo:
+            t.set_horizontalalignment("left")
+            a, b = x_lo, b + (x_lo - a)
+        row = next(
+            (k for k, used in enumerate(rows) if all(b <= u0 or a >= u1 for u0, u1 in used)),
+            len(rows),
+        )
+        if row == len(rows):
+            rows.append([])
+        rows[row].append((a, b))
+        y = _LABEL_ROW0 + row * _LABEL_ROW_STEP
+        t.set_y(y)
+        if row:
+            ax.plot([x, x], [0.85, y], color="0.6", lw=0.5)
+        texts.append(t)
+    ax.set_ylim(-1.0, _LABEL_ROW0 + len(rows) * _LABEL_ROW_STEP + 0.1)
+    return texts
+
+
+def _draw_layout(ax: Axes, bl: BeamLine, renderer: Any) -> list[Any]:
+    import matplotlib.patches as mpatches
+
+    items = _layout_items(bl)
+    ax.axhline(0, color="0.5", lw=0.6)
+    for it in items:
+        colour = _COLOURS[it.kind]
+        if it.kind == "bend":
+            ax.add_patch(mpatches.Rectangle((it.s0_m, -0.45), it.length_m, 0.9, color=colour))
+        elif it.kind == "quad":
+            ax.add_patch(
+                mpatches.Rectangle((it.s0_m, 0.0), it.length_m, 0.8 * it.sign, color=colour)
+            )
+        elif it.kind == "slit":
+            ax.add_patch(
+                mpatches.Rectangle((it.s0_m, -0.7), max(it.length_m, 0.04), 1.4, color=colour)
+            )
+        else:
+            ax.plot([it.s0_m], [0], marker="D", color=colour, ms=5)
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    return _place_labels(ax, items, renderer)
+
+
+def _draw_apertures(ax: Axes, aps: list[Aperture], plane: str, y_max_mm: float) -> None:
+    """Pipe/chamber limits as lines between consecutive equal apertures (a tick where a
+    limit stands alone), slit jaws as filled blocks from the jaw edge outwards."""
+    pipes = [a for a in aps if not a.slit and math.isfinite(a.limits_mm(plane)[0])]
+    for k, ap in enumerate(pipes):
+        lo, hi = ap.limits_mm(plane)
+        nxt = pipes[k + 1] if k + 1 < len(pipes) else None
+        if nxt is not None and nxt.limits_mm(plane) == (lo, hi) and nxt.s_m > ap.s_m:
+            for v in (lo, hi):
+                ax.plot([ap.s_m, nxt.s_m], [v, v], color="k", lw=1.2)
+        ax.plot([ap.s_m] * 2, [lo, hi], ls="none", marker="_", ms=6, mew=1.2, color="k")
+    by_slit: dict[str, list[Aperture]] = {}
+    for ap in aps:
+        if ap.slit and math.isfinite(ap.limits_mm(plane)[0]):
+            by_slit.setdefault(ap.slit, []).append(ap)
+    for group in by_slit.values():
+        s0, s1 = min(a.s_m for a in group), max(a.s_m for a in group)
+        # drawn at least _JAW_MIN_WIDTH_M wide: the 35 mm jaws are a hairline on a 20 m axis
+        mid, half = 0.5 * (s0 + s1), 0.5 * max(s1 - s0, _JAW_MIN_WIDTH_M)
+        lo, hi = group[0].limits_mm(plane)
+        ax.fill_between([mid - half, mid + half], hi, y_max_mm, color="0.25", lw=0)
+        ax.fill_between([mid - half, mid + half], -y_max_mm, lo, color="0.25", lw=0)
+
+
+def _envelope_panel(
+    ax: Axes,
+    env: pd.DataFrame,
+    aps: list[Aperture],
+    plane: str,
+    n_sigma: float,
+    selected: pd.DataFrame | None = None,
+) -> None:
+    import matplotlib.patches as mpatches
+    import numpy as np
+
+    s = env["s_m"].to_numpy()
+    centre = 1e3 * env[f"{plane}_m"].to_numpy()
+    sig = 1e3 * env[f"sigma_{plane}_m"].to_numpy()
+    limits = [abs(v) for a in aps for v in a.limits_mm(plane) if math.isfinite(v) and not a.slit]
+    # the axis shows the apertures; an envelope far beyond them leaves the axis
+    big = float(np.nanmax(np.abs(centre) + n_sigma * sig))
+    pipe = max(limits, default=big)
+    y_max = 1.12 * min(max(pipe, big), _ENVELOPE_AXIS_PIPES * pipe)
+    ax.fill_between(s, centre - sig, centre + sig, color="tab:green", alpha=0.35, lw=0)
+    ax.plot(s, centre + sig, color="tab:green", lw=1.0, label=rf"$\pm\sigma_{plane}$")
+    ax.plot(s, centre - sig, color="tab:green", lw=1.0)
+    ax.plot(s, centre + n_sigma * sig, color="tab:green", lw=0.8, ls="--")
+    ax.plot(
+        s,
+        centre - n_sigma * sig,
+        color="tab:green",
+        lw=0.8,
+        ls="--",
+        label=rf"$\pm{n_sigma:g}\sigma$",
+    )
+    if selected is not None:  # the beam after the selection, from its injection point
+        s2 = selected["s_m"].to_numpy()
+        c2 = 1e3 * selected[f"{plane}_m"].to_numpy()
+        sig2 = 1e3 * selected[f"sigma_{plane}_m"].to_numpy()
+        ax.plot(s2, c2 + sig2, color="tab:purple", lw=1.1, label=r"$\pm\sigma$ after selection")
+        ax.plot(s2, c2 - sig2, color="tab:purple", lw=1.1)
+    if np.nanmax(np.abs(centre)) > 1e-3:
+        ax.plot(s, centre, color="tab:brown", lw=0.8, label="orbit")
+    _draw_apertures(ax, aps, plane, y_max)
+    ax.plot([], [], color="k", lw=1.2, label="pipe / chamber")
+    if any(a.slit and math.isfinite(a.limits_mm(plane)[0]) for a in aps):
+        ax.add_patch(mpatches.Rectangle((0, 0), 0, 0, color="0.25", label="slit jaws"))
+    ax.set_ylim(-y_max, y_max)
+    ax.set_ylabel(f"{plane} [mm]")
+    ax.axhline(0, color="0.7", lw=0.5)
+
+
+def _after_selection_beam(bl: BeamLine) -> tuple[BeamParameters, str] | None:
+    """The settings' spread beam when it is defined after the selection (PadmeMC's beam),
+    with its injection marker; None otherwise."""
+    from .beam import load_beam, load_beam_file
+
+    name = bl.settings.spread_beam
+    if not name:
+        return None
+    entry = load_beam_file(name)
+    if entry.definition != "after_selection" or not entry.injection_element:
+        return None
+    return load_beam(name), entry.injection_element
+
+
+def optics_figure(bl: BeamLine, *, step_m: float | None = None, n_sigma: float = 3.0) -> Figure:
+    """Layout, beta_x/beta_y [m], D_x [m] and the beam envelope in x and y [mm] against the
+    apertures, along s [m] (facts frame), sampled every ``step_m`` [m] (default
+    :data:`beamline.optics.SAMPLE_STEP_M`); ``n_sigma`` the outer (dashed) envelope."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .optics import twiss
+    from .optics import SAMPLE_STEP_M, beam_envelope
 
-    tw = fine_twiss(bl, twiss(bl))
-    fig, (ax_el, ax_b, ax_d, ax_env) = plt.subplots(
-        4, 1, sharex=True, figsize=(11, 9), gridspec_kw={"height_ratios": [1.2, 3, 2, 3]}
+    step = SAMPLE_STEP_M if step_m is None else step_m
+    env = beam_envelope(bl, step_m=step)
+    after = _after_selection_beam(bl)
+    selected = (
+        None if after is None else beam_envelope(bl, step_m=step, beam=after[0], start=after[1])
     )
-    _elements(ax_el, bl)
-    ax_b.plot(tw.s_m, tw.betx_m, label=r"$\beta_x$")
-    ax_b.plot(tw.s_m, tw.bety_m, label=r"$\beta_y$")
+    aps = apertures(bl)
+    fig, axes = plt.subplots(
+        5,
+        1,
+        sharex=True,
+        figsize=(11, 11),
+        gridspec_kw={"height_ratios": [1.3, 3, 2, 3, 3], "hspace": 0.12},
+    )
+    ax_el, ax_b, ax_d, ax_x, ax_y = axes
+    fig.subplots_adjust(left=0.08, right=0.80, top=0.91, bottom=0.06)
+    s = env["s_m"].to_numpy()
+    ax_b.plot(s, env["betx_m"], color="tab:blue", label=r"$\beta_x$")
+    ax_b.plot(s, env["bety_m"], color="tab:red", label=r"$\beta_y$")
     ax_b.set_ylabel(r"$\beta$ [m]")
-    ax_b.legend(loc="upper left", fontsize=8)
-    ax_d.plot(tw.s_m, tw.dx_m, color="C2", label=r"$D_x$")
-    ax_d.set_ylabel(r"$D_x$ [m]")
+    ax_b.set_ylim(bottom=0)
+    ax_d.plot(s, env["dx_m"], color="tab:green", label=r"$D_x$")
+    if float(env["dy_m"].abs().max()) > 1e-9:
+        ax_d.plot(s, env["dy_m"], color="tab:olive", label=r"$D_y$")
     ax_d.axhline(0, color="0.7", lw=0.5)
+    ax_d.set_ylabel(r"$D$ [m]")
+    _envelope_panel(ax_x, env, aps, "x", n_sigma, selected)
+    _envelope_panel(ax_y, env, aps, "y", n_sigma, selected)
+    ax_y.set_xlabel("s from the DHSTB01 entrance [m]")
+    ax_el.set_xlim(s.min() - 0.1, s.max() + 0.1)
+    for ax in (ax_b, ax_d, ax_x, ax_y):
+        ax.grid(alpha=0.25)
+        for it in _layout_items(bl):  # magnets as faint bands through every panel
+            if it.kind in ("bend", "quad"):
+                ax.axvspan(
+                    it.s0_m, it.s0_m + it.length_m, color=_COLOURS[it.kind], alpha=0.07, lw=0
+                )
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.canvas.draw()
+    _draw_layout(ax_el, bl, fig.canvas.get_renderer())  # type: ignore[attr-defined]
     b = bl.beam
-    sx = 1e3 * np.sqrt(tw.betx_m * b.emit_x_m + (tw.dx_m * rel_spread) ** 2)
-    sy = 1e3 * np.sqrt(tw.bety_m * b.emit_y_m)
-    ax_env.plot(tw.s_m, n_sigma * sx, color="C0", label=rf"{n_sigma:g}$\sigma_x$")
-    ax_env.plot(tw.s_m, n_sigma * sy, color="C1", label=rf"{n_sigma:g}$\sigma_y$")
-    ap = apertures(bl)
-    if not ap.empty:
-        ax_env.step(ap.s_m, 1e3 * ap.half_x_m, where="post", color="C0", ls=":", lw=1,
-                    label="aperture x")  # fmt: skip
-        ax_env.step(ap.s_m, 1e3 * ap.half_y_m, where="post", color="C1", ls=":", lw=1,
-                    label="aperture y")  # fmt: skip
-    ax_env.set_ylim(0, max(40.0, float(np.nanmax(n_sigma * np.maximum(sx, sy))) * 1.1))
-    ax_env.set_ylabel("half-size [mm]")
-    ax_env.set_xlabel("s from DHSTB01 entrance [m]")
-    ax_env.legend(loc="upper left", fontsize=7, ncol=2)
     fig.suptitle(
         f"BTF→PADME optics, settings {bl.settings.name}, E = {bl.energy_mev:.2f} MeV, "
-        f"envelope for σδ = {100 * rel_spread:.3g} %"
+        f"DHSTB01 {bl.current_a('DHSTB01'):.3f} A\n"
+        f"envelope of beam {b.name}: εx = {b.emit_x_m * 1e6:.3g} µm, "
+        f"εy = {b.emit_y_m * 1e6:.3g} µm, σδ = {100 * b.sigma_delta:.3g} % "
+        "(linear optics, slits not applied)"
+        + (
+            ""
+            if after is None
+            else f"\nafter selection: beam {after[0].name} from {after[1].upper()}, "
+            f"σδ = {100 * after[0].sigma_delta:.3g} %"
+        ),
+        fontsize=10,
     )
-    fig.tight_layout()
-    return fig
-
-
-def calibration_figure() -> Figure:
-    """DHSTB01: Hall-probe field minus the nominal excitation [G] against the current [A]:
-    the 2022 pass fits over the currents they were fitted on (points) and extrapolated
-    (thin), and the branch curves of the hysteresis model (descending above ascending) with
-    the known-branch sigma band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from . import calibration as cal
-    from .hysteresis import hysteresis_model, parameters
-
-    model = hysteresis_model()
-    nominal = cal.dipole_calibration("DHSTB01", model.base_calibration)
-    lo, hi = cal.branch_calibration("DHSTB01", None).valid_current_a  # type: ignore[union-attr]
-    currents = np.linspace(lo, hi, 200)
-    fig, ax = plt.subplots(figsize=(9, 5))
-
-    def offset_g(c: cal.LinearExcitation, i_a: np.ndarray) -> np.ndarray:
-        return (c.offset - nominal.offset) + (c.slope - nominal.slope) * i_a
-
-    for k, p in enumerate(model.passes):
-        curve = cal.dipole_calibration("DHSTB01", p.calibration)
-        colour = f"C{k}"
-        ax.plot(currents, offset_g(curve, currents), color=colour, lw=0.6, alpha=0.5)
-        own = np.linspace(*p.current_range_a, 8)
-        ax.plot(own, offset_g(curve, own), "o", ms=3, color=colour,
-                label=f"{p.calibration} ({p.branch}, pass {p.cycle:g}): {p.offset_g:.1f} G")  # fmt: skip
-    sigma = parameters().sigma_known_branch_g
-    for branch, style in (("descending", "-"), ("ascending", "--"), (None, ":")):
-        branch_curve = cal.branch_calibration("DHSTB01", branch)
-        if branch_curve is None:
-            continue
-        off = offset_g(branch_curve, currents)
-        ax.plot(currents, off, style, color="k", lw=1.5, label=f"model {branch or 'unknown'}")
-        if branch is not None:
-            ax.fill_between(currents, off - sigma, off + sigma, color="0.85", alpha=0.4, lw=0)
-    ax.set_xlabel("DHSTB01 current [A]")
-    ax.set_ylabel("B_Hall − B_nominal [G]")
-    ax.set_title(
-        f"DHSTB01 hysteresis: branch {model.branch_g:+.1f} ± {model.branch_sigma_g:.1f} G "
-        f"(descending − ascending), drift {model.drift_g_per_cycle:+.1f} ± "
-        f"{model.drift_sigma_g_per_cycle:.1f} G per pass"
-    )
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
     return fig

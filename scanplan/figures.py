@@ -15,7 +15,9 @@ from .atomic import atomic_write_bytes
 def write_figure(fig: Any, path: Path | str, *, dpi: int = 120, **savefig: Any) -> Path:
     """Render ``fig`` (a matplotlib Figure) in the format of ``path``'s suffix (default PNG),
     write it atomically and close the figure. ``savefig`` are extra ``Figure.savefig``
-    keywords (e.g. ``bbox_inches="tight"``)."""
+    keywords (e.g. ``bbox_inches="tight"``). A path that cannot be written (no permission,
+    a full disk) is a ScanplanError (one ``error:`` line), never a traceback or a partial
+    file; the CLI checks the path first with :func:`check_figure_path`."""
     import matplotlib.pyplot as plt
 
     target = Path(path)
@@ -24,7 +26,12 @@ def write_figure(fig: Any, path: Path | str, *, dpi: int = 120, **savefig: Any) 
         fig.savefig(buf, format=target.suffix.lstrip(".").lower() or "png", dpi=dpi, **savefig)
     finally:
         plt.close(fig)
-    return atomic_write_bytes(target, buf.getvalue())
+    try:
+        return atomic_write_bytes(target, buf.getvalue())
+    except OSError as exc:
+        from .errors import ScanplanError
+
+        raise ScanplanError(f"cannot write figure {target}: {exc.strerror or exc}") from None
 
 
 def check_figure_path(path: Path | str, option: str = "--plot") -> Path:

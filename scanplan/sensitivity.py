@@ -20,7 +20,8 @@ asymptotic CLs formulae (Cowan, Cranmer, Gross, Vitells 2011): the median expect
 solves ``q_mu,A = (Phi^-1(1 - alpha/2))^2``, bands from ``sigma^2 = mu^2 / q_mu,A``.
 Toy Monte Carlo CLs on mass x coupling grids run through Dask (:func:`toy_cls_grid`), one
 random stream per grid cell (``SeedSequence(seed, spawn_key=(cell,))``), so results do not
-depend on the number of workers.
+depend on the number of workers. With the published likelihood the toy grid is
+:func:`scanplan.analysis.plan_toys.published_toy_grid`.
 """
 
 from __future__ import annotations
@@ -123,10 +124,6 @@ def profiled_nll(
     return np.sum(t - xlogy(n, t) + constraint, axis=-1)
 
 
-def _active(s: NDArray, b: NDArray) -> NDArray:
-    return b > MIN_EXPECTED
-
-
 def q_asimov(mu: ArrayLike, s: NDArray, b: NDArray, sig: float) -> NDArray:
     """q_mu on the background-only Asimov data (n = b, theta0 = 0); mu_hat = 0."""
     zero = np.zeros_like(b)
@@ -213,20 +210,15 @@ def expected_limits_from_arrays(
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
     mu_up = np.where(finite, np.sqrt(lo * hi), np.inf)
-    # band: mu_up(N) = sigma * (Phi^-1(1 - alpha Phi(N)) + N), sigma = mu_up / z (median)
-    sigma_mu = mu_up / z
+    from .analysis.limits import expected_band_mu  # the one home of the band formula
 
-    def band(nsig: float) -> NDArray:
-        from scipy.special import ndtr
-
-        return sigma_mu * (ndtri(1.0 - alpha * ndtr(nsig)) + nsig)
-
+    band = expected_band_mu(mu_up, level)
     return ExpectedLimits(
         masses_mev=masses,
         g2_median=mu_up,
         g_median=np.sqrt(mu_up),
-        g_minus1=np.sqrt(band(-1.0)),
-        g_plus1=np.sqrt(band(1.0)),
+        g_minus1=np.sqrt(band[-1.0]),
+        g_plus1=np.sqrt(band[1.0]),
         cl=level,
     )
 
@@ -415,7 +407,7 @@ def clip_probabilities(values: NDArray) -> tuple[NDArray, int]:
     return np.clip(arr, 0.0, 1.0), outside
 
 
-def _crossing(couplings: NDArray, cls_row: NDArray, alpha: float) -> float:
+def cls_crossing(couplings: NDArray, cls_row: NDArray, alpha: float) -> float:
     below = np.nonzero(cls_row < alpha)[0]
     if below.size == 0:
         return math.nan
@@ -494,7 +486,7 @@ def toy_cls_grid(
     model = plan.inputs.physics
     alpha = 1.0 - model.statistics.cl
     g = np.asarray(couplings, dtype=float)
-    limits = np.array([_crossing(g, row, alpha) for row in cls])
+    limits = np.array([cls_crossing(g, row, alpha) for row in cls])
     return ToyGrid(
         masses_mev=np.asarray(masses_mev, dtype=float),
         couplings=g,

@@ -32,13 +32,18 @@ def _configurations():
     )
 
 
-@pytest.fixture(scope="module", params=list(_configurations()), ids=lambda c: c[0])
-def configured(request):
-    _, cfg = request.param
+def configure(cfg: dict) -> BeamLine:
+    """The run3_2022 model with matched dipoles and a configuration of ``_configurations``."""
     bl = BeamLine("run3_2022", cfg.get("energy_mev"), match_dipoles=True)
     for quad, sign in cfg.get("polarity", {}).items():
         bl.set_polarity(quad, sign)
     bl.set_currents(cfg.get("currents", {}))
+    return bl
+
+
+@pytest.fixture(scope="module", params=list(_configurations()), ids=lambda c: c[0])
+def configured(request):
+    bl = configure(request.param[1])
     madx = madx_for(bl)
     yield bl, madx_twiss(madx, bl)
     madx.quit()

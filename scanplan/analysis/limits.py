@@ -230,11 +230,17 @@ class ToyBatch:
 
 
 def generate_toys(
-    lik: Likelihood, theta: NDArray, local: NDArray, n_toys: int, rng: np.random.Generator
+    lik: Likelihood,
+    theta: NDArray,
+    local: NDArray,
+    n_toys: int,
+    rng: np.random.Generator,
+    mass_mev: float = 17.0,
 ) -> tuple[NDArray, NDArray, NDArray]:
     """Pseudo-data ``(n, aux_g, aux_l)`` from the model at ``theta``/``local`` (one row):
-    Poisson counts and unit-Gaussian auxiliary measurements around the generating values."""
-    lam = lik.expected(theta, local, resonance_energy_mev(np.array([17.0])))[0]
+    Poisson counts and unit-Gaussian auxiliary measurements around the generating values.
+    ``mass_mev`` [MeV] places the signal (irrelevant when theta's mu is 0)."""
+    lam = lik.expected(theta, local, resonance_energy_mev(np.array([float(mass_mev)])))[0]
     n = rng.poisson(lam, (n_toys, lam.size)).astype(float)
     aux_g = theta[0, list(CONSTRAINED)] + rng.standard_normal((n_toys, len(CONSTRAINED)))
     aux_l = local[0] + rng.standard_normal((n_toys, *local.shape[1:]))
@@ -336,6 +342,21 @@ def cls_at(
     return cls_asymptotic(q, np.maximum(2.0 * (fa.nll - a0), 0.0))
 
 
+def q_tilde(
+    lik: Likelihood, mass_mev: float, mu: float, n: NDArray, aux_g: NDArray, aux_l: NDArray
+) -> NDArray:
+    """One-sided ``q~_mu`` (mu_hat >= 0, q = 0 for mu_hat > mu) of each row of pseudo-data
+    ``n`` (K, P) with auxiliary data ``aux_g`` (K, 6), ``aux_l`` (K, P, 2), at one mass [MeV]."""
+    k = n.shape[0]
+    er = np.repeat(resonance_energy_mev(np.array([float(mass_mev)])), k)
+    fixed = lik.fit(er, n, mu_fixed=np.full(k, float(mu)), aux_g=aux_g, aux_l=aux_l)
+    free = lik.fit(er, n, aux_g=aux_g, aux_l=aux_l, start=(fixed.theta, fixed.local))
+    zero = lik.fit(er, n, mu_fixed=np.zeros(k), aux_g=aux_g, aux_l=aux_l)
+    mh = free.theta[:, I_MU]
+    best = np.where(mh > 0, free.nll, zero.nll)
+    return np.where(mh > mu, 0.0, np.maximum(2.0 * (fixed.nll - best), 0.0))
+
+
 def toy_cls(
     lik: Likelihood,
     mass_mev: float,
@@ -350,30 +371,16 @@ def toy_cls(
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
     d = lik.data
     e_res = resonance_energy_mev(np.array([float(mass_mev)]))
-
-    def q_tilde(n: NDArray, aux_g: NDArray, aux_l: NDArray) -> NDArray:
-        k = n.shape[0]
-        er = np.repeat(e_res, k)
-        fixed = lik.fit(er, n, mu_fixed=np.full(k, mu), aux_g=aux_g, aux_l=aux_l)
-        free = lik.fit(er, n, aux_g=aux_g, aux_l=aux_l, start=(fixed.theta, fixed.local))
-        zero = lik.fit(er, n, mu_fixed=np.zeros(k), aux_g=aux_g, aux_l=aux_l)
-        mh = free.theta[:, I_MU]
-        best = np.where(mh > 0, free.nll, zero.nll)
-        return np.where(mh > mu, 0.0, np.maximum(2.0 * (fixed.nll - best), 0.0))
-
     zg = np.zeros((1, len(CONSTRAINED)))
     zl = np.zeros((1, d.n_points, 2))
-    q_obs = float(q_tilde(d.n_obs[None], zg, zl)[0])
+    q_obs = float(q_tilde(lik, mass_mev, mu, d.n_obs[None], zg, zl)[0])
     fit_mu = lik.fit(e_res, d.n_obs, mu_fixed=np.array([mu]))
     fit_0 = background_fit(lik, d.n_obs)
-    # the s+b toys need the signal of this mass: generate from lambda at e_res
-    lam_sb = lik.expected(fit_mu.theta, fit_mu.local, e_res)[0]
-    n_sb = rng.poisson(lam_sb, (n_toys, lam_sb.size)).astype(float)
-    ag_sb = fit_mu.theta[0, list(CONSTRAINED)] + rng.standard_normal((n_toys, len(CONSTRAINED)))
-    al_sb = fit_mu.local[0] + rng.standard_normal((n_toys, d.n_points, 2))
+    # the s+b toys need the signal of this mass
+    n_sb, ag_sb, al_sb = generate_toys(lik, fit_mu.theta, fit_mu.local, n_toys, rng, mass_mev)
     n_b, ag_b, al_b = generate_toys(lik, fit_0.theta, fit_0.local, n_toys, rng)
-    q_sb = q_tilde(n_sb, ag_sb, al_sb)
-    q_b = q_tilde(n_b, ag_b, al_b)
+    q_sb = q_tilde(lik, mass_mev, mu, n_sb, ag_sb, al_sb)
+    q_b = q_tilde(lik, mass_mev, mu, n_b, ag_b, al_b)
     p_b = float(np.mean(q_b >= q_obs))
     cls_toy = float(np.mean(q_sb >= q_obs)) / p_b if p_b > 0 else 1.0
     n_a, aux_ga, aux_la = asimov(lik, fit_0)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import ScanplanError
-from .common import console, guarded, parse_range, print_json, rich_table
+from ..figures import check_figure_path
+from .common import console, err_console, guarded, parse_range, print_json, rich_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from beamline.energy import EnergyEstimate
@@ -46,26 +47,15 @@ ExtrapolateOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
 PlotOpt = Annotated[
     Path | None,
-    typer.Option(
-        help="Write the DHSTB01 calibration plot (2022 pass fits, hysteresis branches) to this PNG."
-    ),
+    typer.Option(help="Write a figure (PNG, PDF or SVG by the suffix) of the calibration curves."),
 ]
 
 
-def _check_plot_path(path: Path | None) -> None:
-    if path is not None and (path.suffix.lower() != ".png" or not path.parent.exists()):
-        raise ScanplanError(f"--plot {path}: a .png in an existing folder")
+def _write_plot(fig: Any, path: Path) -> None:
+    from ..figures import write_figure
 
-
-def _write_calibration_plot(path: Path | None, json_out: bool) -> None:
-    if path is None:
-        return
-    from beamline.plots import calibration_figure
-    from scanplan.figures import write_figure
-
-    write_figure(calibration_figure(), path, dpi=110)
-    if not json_out:
-        console.print(f"plot written to {path}", highlight=False)
+    write_figure(fig, path)
+    err_console.print(f"plot written to {path}", highlight=False, markup=False)
 
 
 _COLUMNS = [
@@ -117,7 +107,8 @@ def energy(
     """Beam energy, √s and σ for dipole set currents or Hall-probe fields (one row each)."""
     from beamline.energy import energy_from_current, energy_from_field
 
-    _check_plot_path(plot)
+    if plot is not None:
+        check_figure_path(plot)  # before any work
     if (current_a is None) == (field_g is None):
         raise ScanplanError("give exactly one of --current-a or --field-g")
     if current_a is not None:
@@ -141,8 +132,11 @@ def energy(
             )
             for b in parse_range(field_g or "", "--field-g")
         ]
+    if plot is not None:  # before the output: a refused path leaves no half-done answer
+        from scanplan.plots.calib import calibration_figure
+
+        _write_plot(calibration_figure(magnet, estimates), plot)
     _print_estimates(estimates, "beam energy", json_out)
-    _write_calibration_plot(plot, json_out)
 
 
 @app.command("current")
@@ -163,9 +157,12 @@ def current(
         ),
     ] = None,
     extrapolate: ExtrapolateOpt = False,
+    plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Dipole set current and field for beam energies (one row each), with σ of the energy."""
+    if plot is not None:
+        check_figure_path(plot)  # before any work
     from beamline.energy import current_for_energy
 
     estimates = [
@@ -180,6 +177,10 @@ def current(
         )
         for e in parse_range(energy_mev, "--energy-mev")
     ]
+    if plot is not None:  # before the output: a refused path leaves no half-done answer
+        from scanplan.plots.calib import calibration_figure
+
+        _write_plot(calibration_figure(magnet, estimates), plot)
     _print_estimates(estimates, "set current", json_out)
 
 
@@ -197,13 +198,17 @@ def history(
     standardised: Annotated[
         bool, typer.Option("--standardised", help="A standardisation cycle precedes the scan.")
     ] = False,
-    plot: PlotOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Write a figure (PNG, PDF or SVG) of the steps and their offsets."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Hysteresis branch, expected field offset and σ of each step, and how to approach them."""
     from beamline.hysteresis import hysteresis_history
 
-    _check_plot_path(plot)
+    if plot is not None:
+        check_figure_path(plot)  # before any work
     hist = hysteresis_history(
         parse_range(current_a, "--current-a"),
         magnet,
@@ -211,7 +216,10 @@ def history(
         previous_current_a=previous_current_a,
         standardised=standardised,
     )
-    _write_calibration_plot(plot, json_out)
+    if plot is not None:
+        from scanplan.plots.calib import history_figure
+
+        _write_plot(history_figure(hist), plot)
     rows: list[dict[str, Any]] = [
         {
             "index": s.index,

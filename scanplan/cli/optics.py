@@ -7,15 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import (
-    IMAGE_SUFFIXES,
-    check_output_path,
-    check_settings,
-    console,
-    guarded,
-    print_json,
-    rich_table,
-)
+from ..figures import check_figure_path
+from .common import check_output_path, check_settings, console, guarded, print_json, rich_table
 
 
 @guarded
@@ -30,7 +23,11 @@ def optics(
         ),
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Write a PNG of beta_x, beta_y and D_x along s.")
+        Path | None,
+        typer.Option(
+            help="Write a figure (PNG, PDF or SVG): layout, beta and D along s, beam envelope "
+            "against the apertures."
+        ),
     ] = None,
     tfs: Annotated[
         Path | None,
@@ -39,10 +36,12 @@ def optics(
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Optics table at SLTB2..TimePix for a settings entry and beam energy."""
-    check_output_path(plot, "--plot", suffixes=IMAGE_SUFFIXES)
     check_output_path(tfs, "--tfs")
     check_settings(settings)
     from scanplan.optics import optics_report
+
+    if plot is not None:
+        check_figure_path(plot)  # before the model is built
 
     report = optics_report(settings=settings, energy_mev=energy_mev, plot_path=plot, tfs_path=tfs)
     if json_out:

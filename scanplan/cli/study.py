@@ -45,7 +45,13 @@ def sensitivity(
         str | None, typer.Option(help="Mass grid a:b:step or v1,v2 [MeV] (default: plan span).")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the sensitivity curve.")] = None,
-    toys: Annotated[int, typer.Option(help="Toy-MC CLs grid with N toys per cell (0: off).")] = 0,
+    toys: Annotated[
+        int,
+        typer.Option(
+            help="Toy-MC CLs grid with N toys per cell (0: off), with the --likelihood model "
+            "(published: at most 5000 toys, 400 cells, 200000 toys in all)."
+        ),
+    ] = 0,
     toy_masses: Annotated[
         int, typer.Option(help="Masses of the toy grid.")
     ] = SCAN_DEFAULTS.sensitivity.toy_masses,
@@ -66,7 +72,7 @@ def sensitivity(
         str,
         typer.Option(
             help="published: PADME's published likelihood (as scanplan analyse); "
-            "simple: per-point nuisances only (the toy grid uses this one)."
+            "simple: per-point nuisances only. Asimov limits and toys use the same one."
         ),
     ] = "published",
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
@@ -104,9 +110,15 @@ def sensitivity(
                 )
             )
         )
+        run_grid = toy_cls_grid
+        if lim.likelihood == "published":
+            from scanplan.analysis.plan_toys import check_bounds, published_toy_grid
+
+            check_bounds(toys, len(span), len(gs))  # before any work
+            run_grid = published_toy_grid
         with Progress(console=console, transient=True, disable=json_out) as prog:
             task = prog.add_task("toy CLs grid", total=len(span) * len(gs))
-            grid = toy_cls_grid(
+            grid = run_grid(
                 p,
                 list(span),
                 gs,
@@ -116,15 +128,21 @@ def sensitivity(
                 n_workers=workers,
                 on_done=lambda _i: prog.advance(task),
             )
-        asimov = expected_limits(p, grid.masses_mev)
+        asimov_g = getattr(grid, "g_limit_asimov", None)
+        if asimov_g is None:
+            asimov_g = expected_limits(p, grid.masses_mev).g_median
+        toy_err = getattr(grid, "g_limit_err", None)
+        errs = [math.nan] * len(span) if toy_err is None else list(toy_err)
         out["toys"] = {
+            "likelihood": lim.likelihood,
             "n_toys": toys,
             "seed": seed,
             "masses_mev": grid.masses_mev.tolist(),
             "couplings": grid.couplings.tolist(),
             "cls": grid.cls.tolist(),
             "g_limit_toys": grid.g_limit.tolist(),
-            "g_limit_asimov": asimov.g_median.tolist(),
+            "g_limit_toys_err": [float(e) for e in errs],
+            "g_limit_asimov": np.asarray(asimov_g).tolist(),
             "n_clipped": grid.n_clipped,
         }
     if plot is not None:
@@ -153,19 +171,25 @@ def sensitivity(
         f"sqrt(s) coverage (exposure >= 50 % of median): {cov.covered_lo_mev:.3f}..{cov.covered_hi_mev:.3f} MeV"
     )
     if grid is not None:
+        t = out["toys"]
         trows = [
-            {"mass_mev": m, "toys": t, "asimov": a}
-            for m, t, a in zip(
-                grid.masses_mev, grid.g_limit, out["toys"]["g_limit_asimov"], strict=True
+            {"mass_mev": m, "toys": g, "err": e, "asimov": a}
+            for m, g, e, a in zip(
+                t["masses_mev"],
+                t["g_limit_toys"],
+                t["g_limit_toys_err"],
+                t["g_limit_asimov"],
+                strict=True,
             )
         ]
         console.print(
             rich_table(
-                f"Toy-MC CLs ({toys} toys/cell, seed {seed})",
+                f"Toy-MC CLs ({toys} toys/cell, seed {seed}, {lim.likelihood} likelihood)",
                 trows,
                 [
                     ("mass_mev", "mass [MeV]", ".3f"),
                     ("toys", "g limit toys", ".3e"),
+                    ("err", "± toys", ".1e"),
                     ("asimov", "g limit Asimov", ".3e"),
                 ],
             )

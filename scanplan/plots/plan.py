@@ -79,7 +79,15 @@ def plot_sensitivity(
     )
     ax.plot(lim.masses_mev, lim.g_median, color="k", label=f"median expected {lim.cl:.0%} CLs")
     if grid is not None:
-        ax.plot(grid.masses_mev, grid.g_limit, "o", color="tab:red", label=f"toys ({n_toys}/cell)")
+        err = getattr(grid, "g_limit_err", None)  # toy error (published-likelihood grid)
+        ax.errorbar(
+            grid.masses_mev,
+            grid.g_limit,
+            yerr=err,
+            fmt="o",
+            color="tab:red",
+            label=f"toys ({n_toys}/cell)",
+        )
     ax.set_xlabel("X17 mass [MeV]")
     ax.set_ylabel("upper limit on g")
     ax.set_title(f"{title}: expected sensitivity")
