@@ -50,7 +50,7 @@ def fake_btf_at(plan, period: int = 0, dhstb01_offset_a: float = 0.0):
     tol = CheckTolerances.load()
     currents = currents_of(plan, period)  # dipoles and quadrupoles of the point
     currents["DHSTB001"] += dhstb01_offset_a
-    btf = FakeBTF(SpotPredictor("run3_2022", rel_spread=tol.spot.rel_spread), tol, currents)
+    btf = FakeBTF(SpotPredictor("run3_2022"), tol, currents)
     return btf, tol
 
 
