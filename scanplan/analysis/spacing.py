@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field
-from scipy.optimize import brentq
 
 from beamline.datafiles import DataModel, load_toml_model, named_data_file
 
@@ -116,6 +115,8 @@ def robust_step_mev(
 ) -> float:
     """Largest combined step [MeV] whose pessimistic midway loss is at most the rule's
     ``max_midway_loss`` at both ends of the beam-energy range [MeV]."""
+    from scipy.optimize import brentq  # 0.5 s: not at import (records import this)
+
     cfg = config or load_spacing_rule()
     target = cfg.rule.max_midway_loss
     steps = []
