@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ScanplanError
-from ..store.sqlite import DEFAULT_STORE_FILE
+from ..store.location import DEFAULT_STORE_FILE
 from .common import check_output_path, console, err_console, guarded, print_json, rich_table
 
 

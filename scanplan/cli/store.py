@@ -18,7 +18,7 @@ from hw_interfaces import padme_db
 from hw_interfaces.db_errors import PadmeDBError
 
 from ..errors import ScanplanError
-from ..store.sqlite import DEFAULT_STORE_FILE
+from ..store.location import DEFAULT_STORE_FILE
 from .common import console, guarded, print_json, register_user_error, rich_table
 
 register_user_error(PadmeDBError)

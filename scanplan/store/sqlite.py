@@ -36,9 +36,8 @@ from .base import (
     check_time_utc,
     default_idempotency_key,
 )
+from .location import default_store_path
 
-#: store file used when none is named (``SCANPLAN_STORE`` overrides it)
-DEFAULT_STORE_FILE = "scanplan_runs.sqlite"
 #: schema of the store files this tool writes (history: 1 = tables and triggers on
 #: plans/plan_points/events; 2 = store_meta protected by append-only triggers too)
 STORE_SCHEMA_VERSION = 2
@@ -114,11 +113,6 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
         if sqlite3.complete_statement(buf):
             conn.execute(buf)
             buf = ""
-
-
-def default_store_path() -> Path:
-    """``$SCANPLAN_STORE`` or ``scanplan_runs.sqlite`` in the working directory."""
-    return Path(os.environ.get("SCANPLAN_STORE") or DEFAULT_STORE_FILE)
 
 
 class SQLiteStore(RunConditionsStore):
