@@ -36,11 +36,17 @@ def simulate(energies, eps_values, n: int, seed: int) -> list[sf.SpotObservation
             betx_m=s0 / d0, bety_m=s0 / d0, emit_x_m=s0 * d0, emit_y_m=s0 * d0,
             sigma_delta=TRUTH["sigma_delta"], delta_offset=TRUTH["energy_offset_mev"] / e,
         )  # fmt: skip
-        pts = [spread.ScanPoint(e, dhstb02_relative_offset=eps) for eps in eps_values]
-        table = spread.compute_spread(
-            points=pts, source=src, n_particles=n, scheduler="sync", seed=seed
-        ).table
-        for r in table.itertuples():
+        # one seed per setting: the engine draws the same deviates for every point of a
+        # call, and spots at different settings are different bunches on the machine
+        rows = []
+        for eps in eps_values:
+            seed += 1
+            pt = spread.ScanPoint(e, dhstb02_relative_offset=eps)
+            table = spread.compute_spread(
+                points=[pt], source=src, n_particles=n, scheduler="sync", seed=seed
+            ).table
+            rows.extend(table.itertuples())
+        for r in rows:
             for p in ("target", "timepix"):
                 obs.append(
                     sf.SpotObservation(
