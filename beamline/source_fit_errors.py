@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 
-def coordinate_correlation(a: Any, b: Any, params: Sequence[float]) -> tuple[float, float]:
+def coordinate_correlation(
+    a: Any, b: Any, params: Sequence[float] | np.ndarray
+) -> tuple[float, float]:
     """Correlation of x and of y between two points' particle coordinates for the linear
     model (``a``/``b`` the points' :class:`beamline.source_fit._Optics`, ``params`` in
     :data:`beamline.source_fit.PARAMETERS` order); layers common to both points count."""
@@ -57,7 +59,7 @@ def coordinate_correlation(a: Any, b: Any, params: Sequence[float]) -> tuple[flo
 def measurement_covariance(
     observations: Sequence[Any],
     optics: Sequence[Any],
-    params: Sequence[float],
+    params: Sequence[float] | np.ndarray,
     floor_mm: float,
 ) -> np.ndarray:
     """Covariance [mm^2] of the data vector (x, sigma_x, sigma_y per observation, the order
@@ -81,11 +83,11 @@ def measurement_covariance(
         i, j = idx
         a, b = observations[i], observations[j]
         rx, ry = coordinate_correlation(optics[i], optics[j], params)
-        h = math.sqrt(max(int(a.hits), 1) * max(int(b.hits), 1))
+        hab = math.sqrt(max(int(a.hits), 1) * max(int(b.hits), 1))
         c = [
-            rx * a.sigma_x_mm * b.sigma_x_mm / h,
-            rx**2 * a.sigma_x_mm * b.sigma_x_mm / (2 * h),
-            ry**2 * a.sigma_y_mm * b.sigma_y_mm / (2 * h),
+            rx * a.sigma_x_mm * b.sigma_x_mm / hab,
+            rx**2 * a.sigma_x_mm * b.sigma_x_mm / (2 * hab),
+            ry**2 * a.sigma_y_mm * b.sigma_y_mm / (2 * hab),
         ]
         for k in range(3):
             cov[3 * i + k, 3 * j + k] = cov[3 * j + k, 3 * i + k] = c[k]

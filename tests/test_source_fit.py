@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from beamline import source_fit as sf
@@ -61,19 +62,18 @@ def simulate(energies, eps_values, n: int, seed: int) -> list[sf.SpotObservation
 
 @pytest.mark.slow
 def test_tracked_fit_recovers_hidden_parameters() -> None:
-    """Recovery within the stated uncertainty plus an allowance for the tracked model's own
-    particle noise (its Jacobian is taken on a noisy model: measured pulls reach ~3). The
-    size is the weak parameter: at these optics it trades against the divergence (the fit
-    reports their correlation), so it is checked to 30 %."""
+    """Recovery within 3 stated sigmas. The quoted uncertainties include the tracked
+    model's own Monte Carlo noise (shared by every point: re-seeded evaluations) and the
+    correlation of a setting's target and TimePix spots (the same particles); before they
+    did, pulls reached 2.6 (size) and 4.0 (divergence) on these data. Their coverage is
+    tested by an ensemble in test_source_fit_coverage."""
     obs = simulate((265.0, 298.0), (-0.004, 0.004), n=30_000, seed=11)
     fit = sf.fit_source_tracked(obs, SOURCE, n_particles=15_000, seed=5)
-    allowance = {"size_mm": 0.30, "divergence_mrad": 0.03, "sigma_delta": 0.03}
     for key, truth in TRUTH.items():
         assert fit.sigmas[key] > 0
-        tol = 3.5 * fit.sigmas[key] + allowance.get(key, 0.0) * truth
-        if key == "energy_offset_mev":
-            tol += 0.03  # MeV
-        assert fit.values[key] == pytest.approx(truth, abs=tol), key
+        assert fit.values[key] == pytest.approx(truth, abs=3.0 * fit.sigmas[key]), key
+    corr = fit.correlation
+    assert np.allclose(corr, corr.T) and np.all(np.abs(corr) <= 1.0 + 1e-9)
     # the fit is informative: energy offset to < 0.05 MeV, divergence to < 5 %
     assert fit.sigmas["energy_offset_mev"] < 0.05
     assert fit.sigmas["divergence_mrad"] < 0.05 * TRUTH["divergence_mrad"]

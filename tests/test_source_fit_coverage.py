@@ -82,7 +82,9 @@ def test_pull_widths_are_one(setup) -> None:
     pulls = []
     for _ in range(N_FITS):
         fit = sf.fit_source(simulate(rng, settings, optics), bl)
-        pulls.append([(fit.values[k] - t) / fit.sigmas[k] for k, t in zip(sf.PARAMETERS, TRUTH)])
+        pulls.append(
+            [(fit.values[k] - t) / fit.sigmas[k] for k, t in zip(sf.PARAMETERS, TRUTH, strict=True)]
+        )
     pulls_arr = np.array(pulls)
     width_tol = 3.0 / math.sqrt(2 * (N_FITS - 1))
     widths = pulls_arr.std(axis=0, ddof=1)
