@@ -15,10 +15,13 @@ line set to the observation's energy and currents, ``R`` the 6x6 map injection -
   the source's thin layers between injection and P (``(R12(layer -> P) theta0)^2``; the
   Mylar window at injection, the diamond target before the TimePix).
 
-The fit is weighted least squares (``scipy.optimize.least_squares``) of the measured values
-with their sigmas (statistical: width / sqrt(hits) for a centroid, width / sqrt(2 hits) for a
-width, plus a floor ``sigma_floor_mm``); parameter sigmas from the Jacobian, scaled by
-sqrt(chi2/dof) when that exceeds 1. Size and divergence separate only with two points of
+The fit is generalised least squares (``scipy.optimize.least_squares`` on residuals whitened
+by the data's covariance, :mod:`beamline.source_fit_errors`: width / sqrt(hits) for a
+centroid, width / sqrt(2 hits) for a width, a floor ``sigma_floor_mm``, and the target and
+TimePix spots of one setting correlated since they are the same particles); parameter
+covariance from the Gauss-Newton Jacobian, scaled by chi2/dof when that exceeds 1, plus the
+tracked model's own Monte Carlo noise; the correlation matrix is reported. Coverage (pull
+widths of an ensemble of fits) is tested in ``tests/test_source_fit_coverage.py``. Size and divergence separate only with two points of
 different optics (target and TimePix): with TimePix data alone the fit fixes ``s0`` at its
 starting value and says so. The slits truncate the beam, which this Gaussian model ignores:
 :func:`fit_source` reports the fit, the tests measure the bias against tracking.
@@ -202,7 +205,7 @@ def fit_source(
         )
     bl.check_element(injection)
     optics = [observation_optics(bl, o, injection, quads_a, layers) for o in observations]
-    data, _ = _data_and_sigma(observations, sigma_floor_mm)
+    data = _data(observations, sigma_floor_mm)
     free = [k for k, name in enumerate(PARAMETERS) if name not in fixed]
     p0 = np.array(start, dtype=float)
     full = _embedding(p0, free)
@@ -322,7 +325,7 @@ def fit_source_tracked(
             b.sigma_delta,
             0.0,
         )
-    data, _ = _data_and_sigma(observations, sigma_floor_mm)
+    data = _data(observations, sigma_floor_mm)
     notes = []
     fixed: list[str] = []
     free = list(range(len(PARAMETERS)))
@@ -382,20 +385,14 @@ def _embedding(p0: np.ndarray, free: list[int]) -> Callable[[np.ndarray], np.nda
     return full
 
 
-def _data_and_sigma(
-    observations: Sequence[SpotObservation], floor_mm: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _data(observations: Sequence[SpotObservation], floor_mm: float) -> np.ndarray:
+    """Data vector (x, sigma_x, sigma_y per observation) [mm], checked finite with positive
+    widths (their errors: :func:`beamline.source_fit_errors.measurement_covariance`)."""
     data = np.array([v for o in observations for v in (o.x_mm, o.sigma_x_mm, o.sigma_y_mm)])
-    sig = []
-    for o in observations:
-        h = max(int(o.hits), 1)
-        sig.append(math.hypot(o.sigma_x_mm / math.sqrt(h), floor_mm))
-        sig.append(math.hypot(o.sigma_x_mm / math.sqrt(2 * h), floor_mm))
-        sig.append(math.hypot(o.sigma_y_mm / math.sqrt(2 * h), floor_mm))
-    sigma = np.array(sig)
-    if not (np.all(np.isfinite(data)) and np.all(sigma > 0)):
+    widths = data.reshape(-1, 3)[:, 1:]
+    if not (np.all(np.isfinite(data)) and np.all(widths > 0) and floor_mm >= 0):
         raise BeamlineInputError("measured spots must be finite with positive widths")
-    return data, sigma
+    return data
 
 
 def _summary(
