@@ -211,7 +211,6 @@ class SimFacility:
         self.key_prefix = key_prefix
         self.predictor = predictor or SpotPredictor(
             settings,
-            rel_spread=tol.spot.rel_spread,
             resolution_a=tol.simulator.cache_resolution_a,
             cache_size=tol.simulator.cache_size,
         )

@@ -271,7 +271,7 @@ def test_tolerances_file(tmp_path):
         CheckTolerances.load(bad)
     with pytest.raises(ScanplanError, match="not found"):
         CheckTolerances.load(tmp_path / "nope.toml")
-    assert tol.updated({"spot": {"rel_spread": 0.003}}).spot.rel_spread == 0.003
+    assert tol.updated({"spot": {"n_frames": 3}}).spot.n_frames == 3
 
 
 def test_tolerance_model_has_no_defaults_and_rejects_bad_keys(tmp_path):

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .comparisons import graded
     from .connections import Connections, connect
     from .dipoles import Dipole, dipoles
-    from .predictor import DEFAULT_SETTINGS, SpotPredictor
+    from .predictor import SpotPredictor, default_rel_spread
     from .recorder import CheckRecorder
     from .session import check_point, open_checker, predictor_for, run_check
     from .tolerances import CheckTolerances
@@ -67,7 +67,7 @@ _NAMES = {
     "comparisons": "graded",
     "connections": "Connections connect",
     "dipoles": "Dipole dipoles",
-    "predictor": "DEFAULT_SETTINGS SpotPredictor",
+    "predictor": "SpotPredictor default_rel_spread",
     "recorder": "CheckRecorder",
     "session": "check_point open_checker predictor_for run_check",
     "tolerances": "CheckTolerances",

@@ -2,8 +2,9 @@
 
 :class:`SpotPredictor` wraps :func:`beamline.spot.predict_spot` on one
 :class:`beamline.model.BeamLine` with a thread-safe LRU cache keyed by the currents rounded
-to ``resolution_a``; the defaults of spread, resolution and cache size come from
-``lattices/checks/tolerances.toml``.
+to ``resolution_a``; the defaults of resolution and cache size come from
+``lattices/checks/tolerances.toml``, the spread from the plan or the physics model, the
+settings (None) from ``line.toml``'s ``default_settings``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ if TYPE_CHECKING:  # heavy (xtrack) imports only when a model is built
     from beamline.model import BeamLine
     from beamline.spot import SpotPrediction
 
-#: beam-line settings the checker's model uses unless the plan names others
-DEFAULT_SETTINGS = "run3_2022"
+
+def default_rel_spread() -> float:
+    """The physics model's relative beam-energy spread (``default_bes``, lattices/physics/)."""
+    from ..physics.params import load_physics
+
+    return load_physics().signal.default_bes
 
 
 class SpotPredictor:
@@ -36,7 +41,7 @@ class SpotPredictor:
 
     def __init__(
         self,
-        settings: str | None = DEFAULT_SETTINGS,
+        settings: str | None = None,
         *,
         beamline: BeamLine | None = None,
         rel_spread: float | None = None,
@@ -45,7 +50,9 @@ class SpotPredictor:
     ) -> None:
         shipped = CheckTolerances.shipped()
         self.settings = settings
-        self.rel_spread = shipped.spot.rel_spread if rel_spread is None else rel_spread
+        # The beam-energy spread is a physics fact with one home (lattices/physics/
+        # default_bes); a plan that states its own BES passes it (see predictor_for).
+        self.rel_spread = default_rel_spread() if rel_spread is None else rel_spread
         self.resolution_a = (
             shipped.simulator.cache_resolution_a if resolution_a is None else resolution_a
         )

@@ -45,7 +45,7 @@ def check_point(
     if model is None or isinstance(model, SpotPredictor):
         predictor = model
     else:
-        predictor = SpotPredictor(None, beamline=model, rel_spread=tol.spot.rel_spread)
+        predictor = SpotPredictor(None, beamline=model, rel_spread=plan.inputs.bes)
     checker = Checker(psu=psu, spot=spot, predictor=predictor, tolerances=tol)
     verdict = checker.check(plan, period, watch=watch, settle_timeout_s=settle_timeout_s)
     if store is not None:
@@ -54,10 +54,10 @@ def check_point(
 
 
 def predictor_for(plan: Plan, tol: CheckTolerances) -> SpotPredictor:
-    """The cached model for ``plan``'s beam-line settings (built on first use)."""
+    """The cached model for ``plan``'s beam-line settings and BES (built on first use)."""
     return SpotPredictor(
         plan.provenance.settings or None,
-        rel_spread=tol.spot.rel_spread,
+        rel_spread=plan.inputs.bes,
         resolution_a=tol.simulator.cache_resolution_a,
     )
 

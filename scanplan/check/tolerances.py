@@ -124,7 +124,6 @@ class SpotTolerances(DataModel):
     dropped_fraction_warn: Positive
     reference_x_mm: Finite
     reference_y_mm: Finite
-    rel_spread: Positive
 
 
 class SettleTolerances(DataModel):
