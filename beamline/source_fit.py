@@ -213,7 +213,7 @@ def fit_source(
     q = p0[free]
     # the correlation of a setting's target and TimePix spots depends on the parameters:
     # taken at the start, then again at the first solution (on the coverage test's data the
-    # second pass moves the energy-offset sigma by ~10 % from the start values')
+    # second pass moves the energy-offset sigma by ~10 % from the start values)
     for _ in range(2):
         white = whitener(measurement_covariance(observations, optics, full(q), sigma_floor_mm))
 
