@@ -422,7 +422,12 @@ def _summary(
         wm = (model_samples - model_samples.mean(axis=0)) @ white.T
         total = np.eye(fun.size) + np.cov(wm, rowvar=False, ddof=1)
         chi2 = float(fun @ np.linalg.solve(total, fun))
-    cov = np.linalg.pinv(jac.T @ jac)
+    # from the SVD of J, not pinv(J^T J): that squares the condition number and pinv then
+    # drops an unconstrained direction, quoting a zero sigma for a parameter the data do not
+    # fix (a size at its boundary 0, where the widths depend on it only as size^2)
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    sv = np.maximum(sv, 1e-300 + 1e-12 * (sv.max() if sv.size else 0.0))
+    cov = (vt.T / sv**2) @ vt
     if dof > 0 and chi2 / dof > 1.0:
         cov *= chi2 / dof
     if model_cov is not None:
@@ -438,6 +443,9 @@ def _summary(
                 corr[ka, kb] = cov[a, bb] / (err[a] * err[bb])
     for key in ("size_mm", "divergence_mrad", "sigma_delta"):  # widths are squares
         values[key] = abs(values[key])
+    loose = [k for k in PARAMETERS if k not in fixed and sigmas[k] > abs(values[k]) > 0]
+    if loose:
+        notes.append(f"not determined by these data (sigma above the value): {', '.join(loose)}")
     return SourceFit(
         values=values, sigmas=sigmas, correlation=corr, fixed=tuple(fixed), chi2=chi2,
         dof=dof, n_observations=n_obs, notes=notes,

@@ -117,6 +117,12 @@ def test_cli_from_csv_and_bad_input(tmp_path) -> None:
     doc = json.loads(out.stdout)
     assert set(doc["values"]) == set(sf.PARAMETERS)
     assert math.isfinite(doc["values"]["energy_offset_mev"])
+    # one energy, two settings: these data do not fix the size (the fit runs to its
+    # boundary 0); the quoted sigma must say so rather than quote ~0 (pinv of J^T J did)
+    size, size_sigma = doc["values"]["size_mm"], doc["sigmas"]["size_mm"]
+    assert abs(size - TRUTH["size_mm"]) < 3 * size_sigma or any(
+        "not determined" in n and "size_mm" in n for n in doc["notes"]
+    )
     bad = _run("--from-csv", str(path), "--from-store", str(tmp_path / "x.sqlite"))
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
     path.write_text("point,energy_mev\ntimepix,282.5\n")
