@@ -313,7 +313,10 @@ def fit_source_tracked(
     Finite-difference steps of 3 % (the model is smooth only above its particle noise).
     Errors: :mod:`beamline.source_fit_errors` (the data's covariance with a setting's
     target and TimePix spots correlated; the model's own noise from ``noise_seeds`` extra
-    model evaluations at the solution, added to the parameter covariance)."""
+    model evaluations at the solution, added to the parameter covariance). Known limit: the
+    size-divergence valley is shallow and the noisy model rugged, so the local curvature
+    understates the size's (and divergence's) uncertainty; the energy offset and spread
+    cover (tests/test_source_fit.py, the tracked test's docstring)."""
     from scipy.optimize import least_squares
 
     if len(observations) < 2:
