@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from beamline import source_fit as sf
@@ -36,11 +37,17 @@ def simulate(energies, eps_values, n: int, seed: int) -> list[sf.SpotObservation
             betx_m=s0 / d0, bety_m=s0 / d0, emit_x_m=s0 * d0, emit_y_m=s0 * d0,
             sigma_delta=TRUTH["sigma_delta"], delta_offset=TRUTH["energy_offset_mev"] / e,
         )  # fmt: skip
-        pts = [spread.ScanPoint(e, dhstb02_relative_offset=eps) for eps in eps_values]
-        table = spread.compute_spread(
-            points=pts, source=src, n_particles=n, scheduler="sync", seed=seed
-        ).table
-        for r in table.itertuples():
+        # one seed per setting: the engine draws the same deviates for every point of a
+        # call, and spots at different settings are different bunches on the machine
+        rows = []
+        for eps in eps_values:
+            seed += 1
+            pt = spread.ScanPoint(e, dhstb02_relative_offset=eps)
+            table = spread.compute_spread(
+                points=[pt], source=src, n_particles=n, scheduler="sync", seed=seed
+            ).table
+            rows.extend(table.itertuples())
+        for r in rows:
             for p in ("target", "timepix"):
                 obs.append(
                     sf.SpotObservation(
@@ -55,19 +62,23 @@ def simulate(energies, eps_values, n: int, seed: int) -> list[sf.SpotObservation
 
 @pytest.mark.slow
 def test_tracked_fit_recovers_hidden_parameters() -> None:
-    """Recovery within the stated uncertainty plus an allowance for the tracked model's own
-    particle noise (its Jacobian is taken on a noisy model: measured pulls reach ~3). The
-    size is the weak parameter: at these optics it trades against the divergence (the fit
-    reports their correlation), so it is checked to 30 %."""
+    """Recovery within 3 stated sigmas. The quoted uncertainties include the tracked
+    model's own Monte Carlo noise (shared by every point: re-seeded evaluations) and the
+    correlation of a setting's target and TimePix spots (the same particles); before they
+    did, pulls reached 2.6 (size) and 4.0 (divergence) on these data. Their coverage is
+    tested for the linear model by an ensemble in test_source_fit_coverage; for the tracked
+    model it is NOT established: five tracked fits to independent data sets gave size pulls
+    +0.2, -3.9, -1.8, -2.5, -1.7 and divergence pulls +0.6, -3.8, -0.1, +0.1, +2.8 (offset
+    and spread within 1.1), and this case with restarts along the size found chi2 13.0 at
+    1.60 mm against 18.5 here: the local curvature of the noisy model understates the size's
+    uncertainty (a profile or bootstrap is the fix, issue 14 item 5)."""
     obs = simulate((265.0, 298.0), (-0.004, 0.004), n=30_000, seed=11)
     fit = sf.fit_source_tracked(obs, SOURCE, n_particles=15_000, seed=5)
-    allowance = {"size_mm": 0.30, "divergence_mrad": 0.03, "sigma_delta": 0.03}
     for key, truth in TRUTH.items():
         assert fit.sigmas[key] > 0
-        tol = 3.5 * fit.sigmas[key] + allowance.get(key, 0.0) * truth
-        if key == "energy_offset_mev":
-            tol += 0.03  # MeV
-        assert fit.values[key] == pytest.approx(truth, abs=tol), key
+        assert fit.values[key] == pytest.approx(truth, abs=3.0 * fit.sigmas[key]), key
+    corr = fit.correlation
+    assert np.allclose(corr, corr.T) and np.all(np.abs(corr) <= 1.0 + 1e-9)
     # the fit is informative: energy offset to < 0.05 MeV, divergence to < 5 %
     assert fit.sigmas["energy_offset_mev"] < 0.05
     assert fit.sigmas["divergence_mrad"] < 0.05 * TRUTH["divergence_mrad"]
@@ -111,6 +122,12 @@ def test_cli_from_csv_and_bad_input(tmp_path) -> None:
     doc = json.loads(out.stdout)
     assert set(doc["values"]) == set(sf.PARAMETERS)
     assert math.isfinite(doc["values"]["energy_offset_mev"])
+    # one energy, two settings: these data do not fix the size (the fit runs to its
+    # boundary 0); the quoted sigma must say so rather than quote ~0 (pinv of J^T J did)
+    size, size_sigma = doc["values"]["size_mm"], doc["sigmas"]["size_mm"]
+    assert abs(size - TRUTH["size_mm"]) < 3 * size_sigma or any(
+        "not determined" in n and "size_mm" in n for n in doc["notes"]
+    )
     bad = _run("--from-csv", str(path), "--from-store", str(tmp_path / "x.sqlite"))
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
     path.write_text("point,energy_mev\ntimepix,282.5\n")

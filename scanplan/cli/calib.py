@@ -431,6 +431,13 @@ def source(
         ("fixed", "", ""),
     ]
     console.print(rich_table(f"Source fit to {fit.n_observations} spots", rows, columns))
+    names = list(fit.values)
+    corr_rows = [
+        {"parameter": a, **{b: float(fit.correlation[i, j]) for j, b in enumerate(names)}}
+        for i, a in enumerate(names)
+    ]
+    corr_columns = [("parameter", "", "")] + [(b, b, "+.2f") for b in names]
+    console.print(rich_table("Correlation", corr_rows, corr_columns))
     console.print(f"chi2 {fit.chi2:.1f} for {fit.dof} degrees of freedom", highlight=False)
     for note in fit.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
