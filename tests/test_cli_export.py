@@ -31,6 +31,8 @@ def plan_file(tmp_path):
 
 def test_runenergy_with_runs_file_to_output_file(tmp_path, plan_file):
     (tmp_path / "runs.txt").write_text("0 50284 50285\n3 50299\n")
+    # an output folder must exist: the tool never creates one silently (issue 15)
+    (tmp_path / "out").mkdir()
     proc = run(tmp_path, "export", "plan.json", "--format", "runenergy", "--runs", "runs.txt",
                "-o", "out/RunEnergy.txt")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
