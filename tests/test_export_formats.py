@@ -11,6 +11,7 @@ import pytest
 from fixtures.plans import make_plan, make_point
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from beamline import calibration
 from beamline.constants import ELECTRON_MASS_MEV
@@ -233,7 +234,13 @@ def test_registry_and_non_finite_values():
     assert set(FORMATS) == {"runenergy", "offline-db", "mc-macro", "csv", "sor-tag"}
     with pytest.raises(ScanplanError, match="unknown export format"):
         export_text(make_plan(1), "xml")
-    bad = make_plan(1).model_copy(update={"points": [make_point(0, 282.0, target_pot=math.inf)]})
+    # a non-finite value is refused where the record is made (issue 15) ...
+    with pytest.raises(ValidationError, match="finite"):
+        make_point(0, 282.0, target_pot=math.inf)
+    # ... and the exporter still refuses one that bypassed validation (model_copy does not
+    # validate), so no export can carry inf/NaN into PADME's files
+    point = make_point(0, 282.0).model_copy(update={"target_pot": math.inf})
+    bad = make_plan(1).model_copy(update={"points": [point]})
     with pytest.raises(ScanplanError, match="not a finite number"):
         export_text(bad, "csv", ExportOptions())
 
