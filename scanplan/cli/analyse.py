@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import common
 from .common import (
     IMAGE_SUFFIXES,
     check_output_path,
@@ -87,12 +88,9 @@ def analyse(
     toys: Annotated[
         int, typer.Option(help="Background-only toys for the global significance (0: off).")
     ] = 0,
-    seed: Annotated[int, typer.Option(help="Base seed of the toys.")] = 0,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address (default: local cluster; 'sync': none)."),
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Local Dask workers.")] = None,
+    seed: common.ToySeedOpt = 0,
+    scheduler: common.SchedulerOpt = None,
+    workers: common.WorkersOpt = None,
     plot: Annotated[
         Path | None, typer.Option(help="Write N/POT, local significance and limit plots.")
     ] = None,

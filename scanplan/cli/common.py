@@ -128,6 +128,15 @@ TimepixUrlOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+#: Dask options shared by the commands that map toys or spread jobs over workers
+ToySeedOpt = Annotated[int, typer.Option("--seed", help="Base seed of the toys.")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="Dask scheduler address (default: local cluster; 'sync': none)."
+    ),
+]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Local Dask workers.")]
 
 
 #: Most values a range option may expand to: beyond this it is a typo (a step of 1e-9), and

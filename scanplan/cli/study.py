@@ -13,6 +13,7 @@ import typer
 
 from ..errors import ScanplanError
 from ..physics.params import ControlSideName, OptimiseObjective, load_physics
+from . import common
 from .common import (
     IMAGE_SUFFIXES,
     MAX_HOURS,
@@ -62,12 +63,9 @@ def sensitivity(
             f"{_COUPLINGS[0]:g}..{_COUPLINGS[1]:g}, {SCAN_DEFAULTS.sensitivity.toy_couplings} log steps)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Base seed of the toys.")] = 0,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address (default: local cluster; 'sync': none)."),
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Local Dask workers.")] = None,
+    seed: common.ToySeedOpt = 0,
+    scheduler: common.SchedulerOpt = None,
+    workers: common.WorkersOpt = None,
     likelihood: Annotated[
         str,
         typer.Option(
@@ -377,7 +375,7 @@ def sweep(
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address (default: local cluster; 'sync').")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Local Dask workers.")] = None,
+    workers: common.WorkersOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Compare plans over many options (every combination of --vary), one Dask task each."""
