@@ -11,29 +11,135 @@ from typing import Annotated
 
 import typer
 
-from . import analyse as _analyse
-from . import calib as _calib
-from . import check as _check
-from . import common
-from . import export as _export
-from . import hw as _hw
-from . import optics as _optics
-from . import plan as _plan
-from . import run as _run
-from . import sim as _sim
-from . import spread as _spread
-from . import store as _store
-from . import study as _study
+from .lazy_group import APP_SETTINGS, LazyCommand, LazyGroup
+
+#: Every sub-command in the order ``scanplan --help`` lists them: (module under
+#: ``scanplan.cli``, command function or group app, first sentence of its help). Modules are
+#: imported only when their command is resolved (:mod:`scanplan.cli.lazy_group`).
+COMMANDS: dict[str, LazyCommand] = {
+    # model and calibrations
+    "optics": LazyCommand(
+        "optics", "optics", "Optics table at SLTB2..TimePix for a settings entry and beam energy."
+    ),
+    "spread": LazyCommand(
+        "spread",
+        "spread",
+        "Energy spread and transmission for every energy and slit setting; advisor for a "
+        "target spread.",
+    ),
+    # planning and run conditions
+    "plan": LazyCommand(
+        "plan",
+        "plan",
+        "Plan a scan over a mass, sqrt(s) or beam-energy range and write the plan JSON.",
+    ),
+    "show": LazyCommand(
+        "plan",
+        "show",
+        "Table of a plan's points (with calendar) and an optional plot over the line shapes; "
+        "with --store the progress of the scan (POT recorded vs planned, suspensions).",
+    ),
+    "validate": LazyCommand(
+        "plan",
+        "validate",
+        "Check hash, current limits, spacing, hysteresis monotonicity, duplicates (exit 2 if "
+        "invalid).",
+    ),
+    "yield": LazyCommand(
+        "plan",
+        "yield_",
+        "Signal yield per POT per g² and sqrt(s) at one (mass, beam energy).",
+    ),
+    "sensitivity": LazyCommand(
+        "study",
+        "sensitivity",
+        "Expected CLs upper limit on g versus mass (Asimov; optional toy-MC grid on Dask).",
+    ),
+    "compare": LazyCommand(
+        "study",
+        "compare",
+        "Two plans side by side: points, spacing, POT, time, coverage, expected limits.",
+    ),
+    "optimise": LazyCommand(
+        "study",
+        "optimise",
+        "Redistribute the beam time over the points to maximise sensitivity in a mass window.",
+    ),
+    "sweep": LazyCommand(
+        "study",
+        "sweep",
+        "Compare plans over many options (every combination of --vary), one Dask task each.",
+    ),
+    "analyse": LazyCommand(
+        "analyse",
+        "analyse",
+        "Local significance, best fit and 90 % CL limits on g of an observed scan (PADME's "
+        "published likelihood); with --toys the global significance.",
+    ),
+    "replan": LazyCommand(
+        "analyse",
+        "replan",
+        "Re-allocate the remaining beam time after the points taken so far (expected "
+        "discovery power over the masses still open); the new plan chains the old one's hash.",
+    ),
+    "export": LazyCommand(
+        "export",
+        "export",
+        "Export a plan (hash verified) to one of PADME's bookkeeping formats.",
+    ),
+    "import-root": LazyCommand(
+        "export",
+        "import_root",
+        "Read PADME's statistical-treatment graphs into the observed-scan table (CSV).",
+    ),
+    # control room
+    "check": LazyCommand(
+        "check",
+        "check",
+        "Check a plan point: dipole and quadrupole set points, readbacks, status, energy and "
+        "the TimePix spot vs the model; record readings and verdict.",
+    ),
+    "run": LazyCommand(
+        "run",
+        "run",
+        "Take the plan point by point: show/set currents, check, start the PADME run with the "
+        "tag, record; resumable after a crash.",
+    ),
+    # command groups
+    "calib": LazyCommand(
+        "calib",
+        "app",
+        "Magnet calibrations: current <-> field <-> beam energy, with branch and sigma.",
+    ),
+    "store": LazyCommand(
+        "store",
+        "app",
+        "Run-conditions store (append-only history) and PadmeDAQ run conditions.",
+    ),
+    "hw": LazyCommand(
+        "hw", "app", "Read BTF power supplies, machine state and the TimePix beam spot."
+    ),
+    "sim": LazyCommand(
+        "sim",
+        "app",
+        "Run the virtual BTF (PSU records in memcached, TimePix HTTP, RunControl TCP); "
+        "inject/clear faults in a running one.",
+    ),
+}
+
+
+class ScanplanGroup(LazyGroup):
+    """The root group: :data:`COMMANDS`, imported on use."""
+
+    lazy = COMMANDS
+
 
 app = typer.Typer(
     name="scanplan",
     help="Plan and run resonant energy scans on the BTF -> PADME line.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # plain click help: no rich markup (it would turn "a:b:step" into an emoji and "[MeV]"
-    # into a style tag) and boolean flags shown as flags, not "<bool>"
-    rich_markup_mode=None,
+    cls=ScanplanGroup,
+    **APP_SETTINGS,
 )
 
 
@@ -68,31 +174,6 @@ def _root(
     """Plan and run resonant energy scans on the BTF -> PADME line."""
 
 
-# model and calibrations
-app.command("optics")(_optics.optics)
-app.add_typer(_calib.app, name="calib")
-app.command("spread")(_spread.spread)
-# planning and run conditions
-app.command("plan")(_plan.plan)
-app.command("show")(_plan.show)
-app.command("validate")(_plan.validate)
-app.command("yield")(_plan.yield_)
-app.command("sensitivity")(_study.sensitivity)
-app.command("compare")(_study.compare)
-app.command("optimise")(_study.optimise)
-app.command("sweep")(_study.sweep)
-app.command("analyse")(_analyse.analyse)
-app.command("replan")(_analyse.replan)
-app.command("export")(_export.export)
-app.command("import-root")(_export.import_root)
-app.add_typer(_store.app, name="store")
-# control room
-app.add_typer(_hw.app, name="hw")
-app.add_typer(_sim.app, name="sim")
-app.command("check")(_check.check)
-app.command("run")(_run.run)
-
-
 def _skip_notebook_progress_bars() -> None:
     """xtrack imports ``tqdm.notebook`` at import time, which imports IPython (0.2-0.4 s).
     A console process never shows notebook widgets: mark the module absent so xtrack falls
@@ -121,10 +202,23 @@ def run(argv: Sequence[str] | None = None) -> int:
         result = app(
             args=None if argv is None else list(argv), prog_name="scanplan", standalone_mode=False
         )
-    except typer.Abort:
+    except (Exception, KeyboardInterrupt) as exc:
+        return _exit_code(exc)
+    return result if isinstance(result, int) else 0
+
+
+def _exit_code(exc: BaseException) -> int:
+    """Print the one line for an exception that escaped the commands and return the exit code.
+
+    The console helpers (rich) are imported only here and by the commands themselves, so
+    ``scanplan --help`` never loads them.
+    """
+    from . import common
+
+    if isinstance(exc, typer.Abort):
         common.err_console.print("aborted", highlight=False)
         return 1
-    except typer.TyperException as exc:  # typer's own click exceptions (usage errors)
+    if isinstance(exc, typer.TyperException):  # typer's own click exceptions (usage errors)
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":
             typer.echo(ctx.get_help() if ctx is not None else exc.format_message())
@@ -133,20 +227,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         if ctx is not None:
             message += f" (see '{ctx.command_path} --help')"
         return common.fail(message).exit_code
-    except common.USER_ERRORS as exc:  # raised outside a guarded command (e.g. a callback)
+    if isinstance(exc, common.USER_ERRORS):  # raised outside a guarded command (a callback)
         common.fail(str(exc))
         return common.EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    if isinstance(exc, KeyboardInterrupt):
         common.fail("interrupted")
         return 130
-    except Exception as exc:
-        if os.environ.get("SCANPLAN_DEBUG"):
-            raise
-        common.fail(
-            f"unexpected {type(exc).__name__}: {exc} (SCANPLAN_DEBUG=1 shows the traceback)"
-        )
-        return EXIT_INTERNAL_ERROR
-    return result if isinstance(result, int) else 0
+    if os.environ.get("SCANPLAN_DEBUG"):
+        raise exc
+    common.fail(f"unexpected {type(exc).__name__}: {exc} (SCANPLAN_DEBUG=1 shows the traceback)")
+    return EXIT_INTERNAL_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> None:
