@@ -28,4 +28,8 @@ echo "== ruff"; "$PY" -m ruff check .
 echo "== import-linter"
 "$PY" -c 'import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())'
 echo "== mypy"; "$PY" -m mypy
-echo "== pytest"; "$PY" -m pytest "$@"
+# one pytest worker per core, at most 4 (pytest-xdist; SCANPLAN_TEST_WORKERS overrides, 0 = in
+# one process); every service fixture starts its own server per worker on ephemeral ports
+CORES=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+WORKERS=${SCANPLAN_TEST_WORKERS:-$(( CORES < 4 ? CORES : 4 ))}
+echo "== pytest ($WORKERS workers)"; "$PY" -m pytest -n "$WORKERS" "$@"
