@@ -37,6 +37,19 @@ OFF_DETECTOR_MM = 1.0e4
 DEFAULT_SEED = 17
 
 
+def supply_limits_a() -> dict[str, tuple[float, float]]:
+    """The current range [A] of every magnet supply (supply element -> (low, high)), from the
+    calibrations (``MagnetSpec.current_limits_a``)."""
+    from beamline import calibration
+    from beamline.names import supply_element
+
+    specs = {
+        **calibration.dipole_calibrations().magnets,
+        **calibration.quadrupole_calibrations().magnets,
+    }
+    return {supply_element(name): spec.current_limits_a for name, spec in specs.items()}
+
+
 def dipole_supplies() -> tuple[str, str]:
     """BTF supply elements of DHSTB01 and DHSTB02 (``supply_element`` of
     ``lattices/calibrations/dipoles.toml``: the names of their memcached records)."""
@@ -224,7 +237,9 @@ class SimFacility:
         start.update({k.upper(): float(v) for k, v in (currents_a or {}).items()})
         self.currents_a = start
         self.seed = seed
-        self.psu_options = dict(psu_options or {})
+        # the simulated supplies refuse what the real ones cannot deliver (the calibrations'
+        # supply ranges), on every channel: control HTTP, _CMD commands, set_currents
+        self.psu_options = {"current_limits_a": supply_limits_a(), **dict(psu_options or {})}
         self.serval_options = {
             "frame_rate_hz": tol.simulator.frame_rate_hz,
             "hits_per_frame": tol.simulator.hits_per_frame,
@@ -400,6 +415,8 @@ class SimFacility:
                     "status": s.status,
                     "set_point_a": s.set_point_a,
                     "output_current_a": s.output_current_a,
+                    "commands_applied": s.commands_applied,
+                    "commands_refused": s.commands_refused,
                 }
                 for e, s in sim.psu_states().items()
             },

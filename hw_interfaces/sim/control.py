@@ -89,6 +89,8 @@ def status(fac: FacilitySimulator) -> dict[str, Any]:
                 "output_current_a": s.output_current_a,
                 "status": s.status,
                 "branch": s.branch,
+                "commands_applied": s.commands_applied,
+                "commands_refused": s.commands_refused,
             }
             for e, s in fac.psu_states().items()
         },

@@ -8,7 +8,10 @@ set-point change), encodes the record with the shipped layout and stores all key
 
 Set points change through :meth:`PsuSimulator.set_current` or through a command document in
 ``<ELEMENT>_CMD`` (what :meth:`BtfControls.write_current_setting` writes); each command id is
-executed once.
+executed once. Like a real supply, the simulator refuses a set point outside its range
+(``current_limits_a``, per element; ``scanplan sim`` passes the calibrations' supply ranges):
+``set_current`` raises ValueError (the control channel answers HTTP 400) and a refused
+command is logged and counted in ``commands_refused``, the set point unchanged.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class PsuSimState:
     polarity: int = 1
     faults: tuple[int, int, int, int] = (0, 0, 0, 0)
     commands_applied: int = 0
+    commands_refused: int = 0
 
     @property
     def ramping(self) -> bool:
@@ -85,8 +89,13 @@ class PsuSimulator:
         layout: Layout | None = None,
         machine_lab: Mapping[str, object] | None = None,
         machine_state: Mapping[str, object] | None = None,
+        current_limits_a: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.host, self.port = host, int(port)
+        #: the range [A] each supply accepts (an element not listed: any finite value)
+        self.current_limits_a = {
+            k.upper(): (float(lo), float(hi)) for k, (lo, hi) in (current_limits_a or {}).items()
+        }
         self.key_prefix = key_prefix
         self.update_hz = update_hz
         self.layout = layout or load_layout("mg1_dyn")
@@ -131,6 +140,12 @@ class PsuSimulator:
         """New set point; the output ramps to it at the slew rate."""
         if not math.isfinite(current_a):
             raise ValueError(f"{element}: set point must be finite, got {current_a}")
+        limits = self.current_limits_a.get(element.upper())
+        if limits is not None and not limits[0] <= current_a <= limits[1]:
+            raise ValueError(
+                f"{element}: set point {current_a:g} A outside the supply's range "
+                f"[{limits[0]:g}, {limits[1]:g}] A (refused, set point unchanged)"
+            )
         with self._lock:
             st = self._state(element)
             if current_a != st.set_point_a:
@@ -251,7 +266,13 @@ class PsuSimulator:
             if self._last_cmd.get(e) == cmd_id or cmd.get("command") != "set_current":
                 continue
             self._last_cmd[e] = cmd_id
-            self.set_current(e, value)
+            try:
+                self.set_current(e, value)
+            except ValueError as exc:
+                log.warning("PSU simulator: command %s refused: %s", cmd_id, exc)
+                with self._lock:
+                    self._states[e].commands_refused += 1
+                continue
             with self._lock:
                 self._states[e].commands_applied += 1
 
