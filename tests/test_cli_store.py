@@ -82,8 +82,14 @@ def test_record_history_and_export_from_store(tmp_path):
     assert text.split() == ["50290", "286.988"]
     row = run(tmp_path, "export", "plan.json", "-f", "offline-db", "--energy", "applied").stdout
     assert row.split()[3] == "286.99"  # 2 decimals, as PADME's table
-    human = run(tmp_path, "store", "history", "--latest")
-    assert human.returncode == 0 and "run_started" in human.stdout
+    for columns in (80, 120):  # readable on a crew terminal: no column squeezed away
+        human = run(tmp_path, "store", "history", "--latest", env_extra={"COLUMNS": str(columns)})
+        assert human.returncode == 0, human.stderr
+        lines = human.stdout.splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= columns
+        header = next(line for line in lines if "kind" in line)
+        assert header.split() == ["id", "kind", "plan", "period", "run", "time", "(UTC)", "payload"]
+        assert "run_started" in human.stdout and "50290" in human.stdout
 
 
 def test_store_bad_input(tmp_path):

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hw_interfaces.errors import HardwareError
 
@@ -102,12 +102,12 @@ def verdict_table(verdict: Verdict) -> Table:
     for c in verdict.comparisons:
         tol = "/".join(c.shown(t) for t in (c.warn, c.fail) if t is not None)
         table.add_row(
-            escape(c.name),
-            escape(c.shown(c.measured)),
-            escape(c.shown(c.expected)),
+            c.name,
+            c.shown(c.measured),
+            c.shown(c.expected),
             c.shown(c.difference),
-            escape(f"{tol} {UNIT_SHOWN.get(c.unit, c.unit)}".strip()),
-            f"[{LEVEL_STYLE.get(c.level, '')}]{c.level}[/]",
+            f"{tol} {UNIT_SHOWN.get(c.unit, c.unit)}".strip(),
+            Text(c.level, style=LEVEL_STYLE.get(c.level, "")),
         )
     return table
 
@@ -118,11 +118,12 @@ def print_verdict(verdict: Verdict, out: Console | None = None) -> None:
     out.print(verdict_table(verdict))
     style = LEVEL_STYLE.get(verdict.level, "")
     out.print(
-        f"[{style}]{verdict.level}[/] point {verdict.period} in {verdict.elapsed_s:.2f} s",
+        Text(verdict.level, style=style),
+        f"point {verdict.period} in {verdict.elapsed_s:.2f} s",
         highlight=False,
     )
     for reason in verdict.reasons:
-        out.print(f"  - {escape(reason)}", highlight=False)
+        out.print(f"  - {reason}", highlight=False, markup=False)
 
 
 def poll_text(poll: SettlePoll) -> str:
@@ -219,6 +220,6 @@ def check(
     else:
         print_verdict(verdict)
         if written is not None:
-            console.print(f"plot: {escape(str(written))}", highlight=False)
+            console.print(f"plot: {written}", highlight=False)
     if verdict.level == "FAIL":
         raise typer.Exit(EXIT_FAIL)

@@ -33,8 +33,13 @@ EXIT_USER_ERROR = 2
 
 # Piped output (logs, tests) is not cut to 80 columns; a terminal uses its own width.
 _PIPE_WIDTH = int(os.environ.get("COLUMNS", "200"))
-console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+# No console markup: text from data (reasons, payloads, paths, headers such as "t [s]") is
+# printed as it is ("[s]" would otherwise turn on strike-through and vanish); the few styled
+# words ask for markup explicitly (markup=True) or are rich Text objects.
+console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH, markup=False)
+err_console = Console(
+    stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH, markup=False
+)
 
 
 def register_user_error(exc_type: type[BaseException]) -> None:
@@ -46,7 +51,9 @@ def register_user_error(exc_type: type[BaseException]) -> None:
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit to raise (default code 2)."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True
+    )
     return typer.Exit(code)
 
 
@@ -93,7 +100,7 @@ def rich_table(
     table = Table(title=title, header_style="bold")
     cols = list(columns)
     for _, header, _ in cols:
-        table.add_column(escape(header), justify="right", no_wrap=True)
+        table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
         cells = []
         for key, _, fmt in cols:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
-from rich.markup import escape
 
 from ..errors import ScanplanError
 from ..physics.params import (
@@ -354,10 +353,8 @@ def _print_plan(p: Any) -> None:
     console.print(table)
     if dropped:
         console.print(
-            escape(
-                f"not shown at {console.width} columns: {', '.join(dropped)} "
-                "(--json has every column)"
-            ),
+            f"not shown at {console.width} columns: {', '.join(dropped)} "
+            "(--json has every column)",
             highlight=False,
         )
     if inp.spacing is not None:

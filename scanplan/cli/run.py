@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from hw_interfaces.errors import HardwareError
 
@@ -74,7 +73,7 @@ class ConsoleUI:
     def _print(self, text: str) -> None:
         self.log.append(text)
         if not self.quiet:
-            console.print(escape(text), highlight=False)
+            console.print(text, highlight=False)
 
     def info(self, message: str) -> None:
         self._print(message)
@@ -371,7 +370,7 @@ def print_status(
         )
     )
     if stopped:
-        err_console.print(f"stopped: {escape(str(stopped))}; run again to resume", highlight=False)
+        err_console.print(f"stopped: {stopped}; run again to resume", highlight=False)
 
 
 class _null:

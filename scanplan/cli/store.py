@@ -20,6 +20,7 @@ from hw_interfaces.db_errors import PadmeDBError
 from ..errors import ScanplanError
 from ..store.location import DEFAULT_STORE_FILE
 from .common import console, guarded, print_json, register_user_error, rich_table
+from .tables import flexible_table
 
 register_user_error(PadmeDBError)
 
@@ -92,7 +93,7 @@ def _print_events(events: list[Any], title: str, json_out: bool) -> None:
     table_rows = [
         r | {"plan": (r["plan_sha256"] or "")[:12], "summary": _summary(r["payload"])} for r in rows
     ]
-    console.print(rich_table(title, table_rows, _EVENT_COLUMNS))
+    console.print(flexible_table(title, table_rows, _EVENT_COLUMNS, flexible="summary"))
 
 
 def _db(

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rich.markup import escape
-
 from .common import console, rich_table
 
 
@@ -22,7 +20,27 @@ def compact_table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, 
     table.collapse_padding = True
     table.padding = (0, 1)
     for column, (_, header, _) in zip(table.columns, cols, strict=True):
-        column.header = escape(header.replace(" [", "\n["))
+        column.header = header.replace(" [", "\n[")
+    return table
+
+
+def flexible_table(
+    title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str, str]], flexible: str
+) -> Any:
+    """:func:`compact_table` in which only the ``flexible`` column (free text such as a
+    payload, left-aligned) gives way on a narrow terminal: it folds onto more lines, while
+    every other column keeps the width of its widest cell, so no column collapses to nothing."""
+    from rich.cells import cell_len
+
+    table = compact_table(title, rows, cols)
+    for column, (key, _, _) in zip(table.columns, cols, strict=True):
+        if key == flexible:
+            column.no_wrap = False
+            column.overflow = "fold"
+            column.justify = "left"
+            continue
+        cells = [str(column.header), *(str(c) for c in column.cells)]
+        column.min_width = max(cell_len(c) for c in cells)
     return table
 
 
