@@ -13,11 +13,13 @@ from the line start, ~10 ms) and takes sizes from the Twiss functions.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from . import calibration
 from .constants import energy_mev_from_momentum
-from .model import BeamLine
-from .optics import r_between, rms_size_m, twiss_table
+
+if TYPE_CHECKING:  # xtrack: imported by predict_spot only, so the record stays light
+    from .model import BeamLine
 
 POINTS = {"target": "padme_target", "timepix": "timepix"}
 
@@ -72,6 +74,8 @@ def predict_spot(
     reference energy and DHSTB01/DHSTB02 currents are changed to the given state (the
     caller owns ``bl``; the quadrupoles and slits are left as they are).
     """
+    from .optics import r_between, rms_size_m, twiss_table
+
     bl.set_energy(selected_energy_mev(bl, dhstb01_current_a))
     bl.set_currents({"DHSTB01": dhstb01_current_a, "DHSTB02": dhstb02_current_a})
     tw = twiss_table(bl)

@@ -2,8 +2,10 @@
 in the same run (best of N wall times; the machine's load shows in the baseline too).
 
 Targets (issue 15, item 9): ``scanplan --help`` within 5x the bare interpreter;
-``scanplan optics --json`` under 2 s with the model cache warm (:mod:`scanplan.model_cache`).
-The cold run (cache off: import xtrack, build the line, twiss) is reported beside it.
+``scanplan optics --json`` under 2 s with the model cache warm (:mod:`scanplan.model_cache`);
+``scanplan check`` of one point under 2 s as a process, against the model-driven simulator
+(its own memcached, TimePix HTTP and RunControl TCP on 127.0.0.1) with the cache warm.
+The cold runs (cache off: import xtrack, build the line, twiss) are reported beside them.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from benchmarks.common import Result
 
 OPTICS_LIMIT_S = 2.0
+CHECK_LIMIT_S = 2.0
 
 
 def _wall(args: list[str], env: dict[str, str], repeat: int) -> float:
@@ -26,6 +30,53 @@ def _wall(args: list[str], env: dict[str, str], repeat: int) -> float:
         subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, timeout=120)
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def _check_process(py: str, env: dict[str, str], repeat: int, t_python: float) -> list[Result]:
+    """``scanplan check --plan P --point 1 --json`` as a process against the simulator at the
+    point's currents (an OK verdict, so every read and comparison runs), cache warm and off."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from fixtures.plans import make_plan
+
+    from scanplan.check.dipoles import plan_currents_a
+    from scanplan.records import save_plan
+    from scanplan.sim import SimFacility
+
+    plan = make_plan(3)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SimFacility(currents_a=plan_currents_a(plan.point(1))) as sim,
+    ):
+        plan_path = Path(tmp) / "plan.json"
+        save_plan(plan, plan_path)
+        sim_env = {**env, **sim.addresses().env(), "SCANPLAN_STORE": str(Path(tmp) / "s.sqlite")}
+        check = [py, "-m", "scanplan", "check", "--plan", str(plan_path), "--point", "1", "--json"]
+        warm_env = {**sim_env, "SCANPLAN_CACHE_DIR": str(Path(tmp) / "cache")}
+        t_fill = _wall(check, warm_env, 1)
+        t_warm = _wall(check, warm_env, repeat)
+        t_cold = _wall(check, {**sim_env, "SCANPLAN_CACHE_DIR": "off"}, 1)
+    return [
+        Result(
+            "scanplan check, one point (model cache warm)",
+            t_warm,
+            "s",
+            baseline_name=f"limit {CHECK_LIMIT_S:g} s",
+            baseline=CHECK_LIMIT_S,
+            target_ratio=1.0,
+            notes={
+                "times python": round(t_warm / t_python, 2),
+                "first run, filling the cache [s]": round(t_fill, 3),
+            },
+        ),
+        Result(
+            "scanplan check, one point (cache off)",
+            t_cold,
+            "s",
+            baseline_name=f"limit {CHECK_LIMIT_S:g} s",
+            baseline=CHECK_LIMIT_S,
+            notes={"times python": round(t_cold / t_python, 2)},
+        ),
+    ]
 
 
 def run(quick: bool = False) -> list[Result]:
@@ -76,4 +127,5 @@ def run(quick: bool = False) -> list[Result]:
             notes={"times python": round(t_cold / t_python, 2)},
         )
     )
+    results.extend(_check_process(py, env, repeat, t_python))
     return results

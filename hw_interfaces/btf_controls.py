@@ -34,16 +34,12 @@ import math
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from pymemcache.client.base import Client
-from pymemcache.exceptions import (
-    MemcacheError,
-    MemcacheIllegalInputError,
-    MemcacheUnexpectedCloseError,
-)
+from pymemcache.exceptions import MemcacheError, MemcacheIllegalInputError
 
 from .btf_records import (
     PSU_ELEMENTS,
@@ -69,6 +65,7 @@ from .errors import (
     WriteNotConfirmed,
 )
 from .labview import Layout, decode, load_layout
+from .memcached_address import failure_reason, parse_hostport
 
 __all__ = [
     "PSU_ELEMENTS",
@@ -95,38 +92,6 @@ RETRIES = 2
 RETRY_BACKOFF_S = 0.1
 MAX_AGE_S = 5.0
 POLL_INTERVAL_S = 0.05
-
-
-def parse_hostport(text: str, default_port: int = 11211) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``HOST``) -> ``(host, port)``; ValueError on nonsense."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep:
-        host, port = text.strip(), str(default_port)
-    if not host:
-        raise ValueError(f"'{text}': expected HOST:PORT")
-    try:
-        port_i = int(port)
-    except ValueError:
-        raise ValueError(f"'{text}': port '{port}' is not a number") from None
-    if not 0 < port_i < 65536:
-        raise ValueError(f"'{text}': port {port_i} outside 1..65535")
-    return host, port_i
-
-
-def failure_reason(exc: BaseException | None) -> str:
-    """Why a memcached call failed, in words a crew can act on (pymemcache's errors often
-    carry no message: a server that is not memcached just closes the connection)."""
-    if isinstance(exc, MemcacheUnexpectedCloseError):
-        return (
-            "the server closed the connection without a memcached reply: is this address a "
-            "memcached? (an HTTP server, e.g. the TimePix, does this)"
-        )
-    text = str(exc) if exc is not None else ""
-    if "HTTP/" in text:
-        return f"the server answered HTTP ({text[:60]!r}): that is a web server, not memcached"
-    if exc is None:
-        return "no answer"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class BtfControls:
@@ -180,6 +145,8 @@ class BtfControls:
         self._lock = threading.Lock()
         self._seen: dict[str, tuple[bytes, float]] = {}
         self._live: set[str] = set()  # PSU records whose publisher was seen alive
+        # PSU records a shared wait (await_publishers) saw unchanged: their next read is stale
+        self._unchanged: set[str] = set()
 
     # -- plumbing ---------------------------------------------------------------------------
     @classmethod
@@ -286,18 +253,63 @@ class BtfControls:
 
     def _wait_change(self, name: str, device: str, first: bytes, wait_s: float) -> bytes:
         deadline = self.clock.monotonic() + wait_s
-        key = self.key(name)
         while self.clock.monotonic() < deadline:
             self.clock.sleep(POLL_INTERVAL_S)
             value = self.get_raw(name, device)
             if value != first:
                 return value
-        raise StaleReading(
+        raise self._unchanged_error(name, device, wait_s)
+
+    def _unchanged_error(self, name: str, device: str, wait_s: float) -> StaleReading:
+        key = self.key(name)
+        return StaleReading(
             f"{device}: record '{key}' on memcached {self.address} did not change within "
             f"{wait_s:g} s: publisher frozen or dead",
             device=device,
             key=key,
         )
+
+    def await_publishers(self, elements: Iterable[str]) -> None:
+        """Prove in one shared wait (at most ``first_read_wait_s``) that the records of the
+        supplies ``elements`` not yet proven live are being published, so that the first
+        reads of several supplies cost one publishing period instead of one each.
+
+        A record seen changing is live (its next read does not wait); one that stays
+        unchanged makes its next :meth:`read_power_supply` raise StaleReading without waiting
+        again. A missing record is left to its read; an unreachable memcached ends the wait
+        at once (the reads report it).
+        """
+        if self.first_read_wait_s is None:
+            return
+        pending: dict[str, tuple[str, str, bytes]] = {}
+        try:
+            for element in map(check_element, elements):
+                name = element + DYN_SUFFIX
+                key = self.key(name)
+                if key in self._live or key in pending:
+                    continue
+                try:
+                    first = self.get_raw(name, element)
+                except MissingKey:
+                    continue
+                self._age(key, first)
+                pending[key] = (name, element, first)
+            deadline = self.clock.monotonic() + self.first_read_wait_s
+            while pending and self.clock.monotonic() < deadline:
+                self.clock.sleep(POLL_INTERVAL_S)
+                for key, (name, element, first) in list(pending.items()):
+                    try:
+                        value = self.get_raw(name, element)
+                    except MissingKey:
+                        del pending[key]
+                        continue
+                    if value != first:
+                        self._age(key, value)
+                        self._live.add(key)
+                        del pending[key]
+        except (ConnectionFailed, DeviceTimeout):
+            return
+        self._unchanged.update(pending)
 
     # -- power supplies -----------------------------------------------------------------
     def read_power_supply(
@@ -320,6 +332,9 @@ class BtfControls:
         if wait is None and key not in self._live:
             wait = self.first_read_wait_s
         try:
+            if key in self._unchanged:  # a shared wait already saw it frozen
+                self._unchanged.discard(key)
+                raise self._unchanged_error(element + DYN_SUFFIX, element, self.first_read_wait_s or 0.0)
             reading = self._read_psu(element, wait)
         except StaleReading:
             self._live.discard(key)
@@ -334,6 +349,7 @@ class BtfControls:
     def reset_liveness(self) -> None:
         """Forget which publishers were seen alive (the next reads prove it again)."""
         self._live.clear()
+        self._unchanged.clear()
 
     def _read_psu(self, element: str, wait_change_s: float | None) -> PowerSupplyReading:
         name = element + DYN_SUFFIX
@@ -346,28 +362,12 @@ class BtfControls:
         rec = decode(value, self.layout, device=element, key=key)
         self._check_age(element, key, age_s)
         self._check_currents(element, key, rec)
-        code = int(rec.get("status", -1))
-        return PowerSupplyReading(
-            element=element,
+        return PowerSupplyReading.from_record(
+            element,
+            rec,
             time_utc=self.clock.now(),
-            status=PsuState.from_code(code),
-            status_code=code,
-            current_setting_a=float(rec["currentSetting"]),
-            output_current_a=float(rec["outputCurr"]),
-            output_voltage_v=float(rec.get("outputVolt", math.nan)),
-            slew_rate_setting_a_per_s=float(rec.get("slewRateSetting", math.nan)),
-            slew_rate_readout_a_per_s=float(rec.get("slewRateReadout", math.nan)),
-            polarity_setting=int(rec.get("polaritySetting", 0)),
-            output_polarity=int(rec.get("outputPolarity", 0)),
-            faults=tuple(int(x) for x in rec.get("faults", ())),
-            error_mask=int(rec.get("errorMask", 0)),
-            on_line=bool(rec.get("onLine", False)),
-            remote=bool(rec.get("remote", False)),
-            busy=bool(rec.get("busy", False)),
-            ramp_on=bool(rec.get("rampOn", False)),
             age_s=age_s,
             source=f"memcached://{self.address}/{key}",
-            raw=rec,
         )
 
     @staticmethod

@@ -7,6 +7,7 @@ in-memory fakes (:mod:`hw_interfaces.fakes`) and the protocols
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -132,6 +133,36 @@ class PowerSupplyReading(BaseModel):
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (status as its name, time as ISO 8601 UTC; NaN stays NaN)."""
         return self.model_dump(mode="json")
+
+    @classmethod
+    def from_record(
+        cls, element: str, rec: dict[str, Any], *, time_utc: datetime, age_s: float, source: str
+    ) -> PowerSupplyReading:
+        """The reading of a decoded ``<ELEMENT>_DYN`` cluster ``rec`` (fields named as in
+        ``layouts/mg1_dyn.toml``; optional ones NaN / 0 / False when the layout lacks them)."""
+        code = int(rec.get("status", -1))
+        return cls(
+            element=element,
+            time_utc=time_utc,
+            status=PsuState.from_code(code),
+            status_code=code,
+            current_setting_a=float(rec["currentSetting"]),
+            output_current_a=float(rec["outputCurr"]),
+            output_voltage_v=float(rec.get("outputVolt", math.nan)),
+            slew_rate_setting_a_per_s=float(rec.get("slewRateSetting", math.nan)),
+            slew_rate_readout_a_per_s=float(rec.get("slewRateReadout", math.nan)),
+            polarity_setting=int(rec.get("polaritySetting", 0)),
+            output_polarity=int(rec.get("outputPolarity", 0)),
+            faults=tuple(int(x) for x in rec.get("faults", ())),
+            error_mask=int(rec.get("errorMask", 0)),
+            on_line=bool(rec.get("onLine", False)),
+            remote=bool(rec.get("remote", False)),
+            busy=bool(rec.get("busy", False)),
+            ramp_on=bool(rec.get("rampOn", False)),
+            age_s=age_s,
+            source=source,
+            raw=rec,
+        )
 
 
 @dataclass(frozen=True)

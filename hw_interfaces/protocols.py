@@ -14,7 +14,7 @@ and key; nothing else is expected by the callers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 from .btf_records import MachineState, PowerSupplyReading
@@ -45,6 +45,15 @@ class PowerSupplySource(Protocol):
     """
 
     def read_power_supply(self, element: str) -> PowerSupplyReading: ...
+
+
+@runtime_checkable
+class SharedLivenessWait(Protocol):
+    """A power-supply source that can prove several publishers alive in one wait (the BTF
+    records carry no timestamp, so a first read waits for the bytes to change): callers
+    about to read several supplies call :meth:`await_publishers` first."""
+
+    def await_publishers(self, elements: Iterable[str]) -> None: ...
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ from hw_interfaces.btf_controls import (
     PsuState,
     parse_hostport,
 )
-from hw_interfaces.clock import ManualClock
+from hw_interfaces.clock import ManualClock, SystemClock
 from hw_interfaces.errors import (
     BadRequest,
     ConnectionFailed,
@@ -34,7 +34,11 @@ from hw_interfaces.errors import (
     WriteNotConfirmed,
     WriteNotEnabled,
 )
-from hw_interfaces.protocols import MachineStateSource, PowerSupplySource
+from hw_interfaces.protocols import (
+    MachineStateSource,
+    PowerSupplySource,
+    SharedLivenessWait,
+)
 from hw_interfaces.sim import Fault
 
 pytestmark = pytest.mark.timeout(60)
@@ -204,6 +208,58 @@ def test_first_read_proves_liveness_and_frozen_invalid_record_says_why(btf, psu_
             return None
 
         assert "DHSTB001" in str(wait_for(frozen_corrupt))
+
+
+class SleepCountingClock(SystemClock):
+    """The system clock, counting the time slept through it."""
+
+    def __init__(self) -> None:
+        self.slept_s = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.slept_s += seconds
+        super().sleep(seconds)
+
+
+def test_one_shared_wait_proves_several_publishers(btf, psu_sim):
+    """``await_publishers``: the first reads of several supplies share one wait; a frozen
+    record then reads as stale and a missing one as missing, neither waiting again."""
+    clock = SleepCountingClock()
+    psu_sim.inject(Fault.STALE, "QUATB002")
+    psu_sim.inject(Fault.MISSING, "QUATB004")
+    elements = ["DHSTB001", "DHSTB002", "QUATB001", "QUATB002", "QUATB003", "QUATB004"]
+    with BtfControls(
+        btf.host, btf.port, key_prefix=btf.key_prefix, first_read_wait_s=1.0, clock=clock
+    ) as fresh:
+        assert isinstance(fresh, SharedLivenessWait)
+        wait_for(lambda: _missing(fresh, "QUATB004"))  # the fault has been published
+        fresh.reset_liveness()
+        clock.slept_s = 0.0
+        fresh.await_publishers(elements)
+        # the frozen record holds the wait to its end: one wait of first_read_wait_s in all
+        assert 1.0 <= clock.slept_s < 1.2
+        clock.slept_s = 0.0
+        for element in ("DHSTB001", "DHSTB002", "QUATB001", "QUATB003"):
+            assert fresh.read_power_supply(element).element == element
+        with pytest.raises(StaleReading, match="QUATB002_DYN.*did not change within 1 s"):
+            fresh.read_power_supply("QUATB002")
+        with pytest.raises(MissingKey, match="QUATB004_DYN"):
+            fresh.read_power_supply("QUATB004")
+        assert clock.slept_s == 0.0  # none of the reads waited again
+        psu_sim.clear()
+        fresh.await_publishers(["QUATB002"])  # live again: proven within a few periods
+        assert fresh.read_power_supply("QUATB002").element == "QUATB002"
+        assert clock.slept_s < 0.5
+
+
+def _missing(client: BtfControls, element: str) -> bool:
+    try:
+        client.read_power_supply(element, wait_change_s=0.0)
+    except MissingKey:
+        return True
+    except HardwareError:
+        return False
+    return False
 
 
 def test_missing_key_names_the_key(btf, psu_sim):

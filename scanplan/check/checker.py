@@ -17,7 +17,7 @@ from collections.abc import Callable
 from hw_interfaces.btf_records import PowerSupplyReading
 from hw_interfaces.clock import SYSTEM_CLOCK, Clock
 from hw_interfaces.errors import HardwareError
-from hw_interfaces.protocols import BeamSpotSource, PowerSupplySource
+from hw_interfaces.protocols import BeamSpotSource, PowerSupplySource, SharedLivenessWait
 from hw_interfaces.timepix import BeamSpot
 
 from ..records import Plan, Point
@@ -98,6 +98,9 @@ class Checker:
         return self._read(magnets())
 
     def _read(self, which: tuple[Magnet, ...]) -> dict[str, PowerSupplyReading | HardwareError]:
+        if isinstance(self.psu, SharedLivenessWait):
+            # first reads prove each publisher alive: one shared wait, not one per supply
+            self.psu.await_publishers(d.element for d in which)
         out: dict[str, PowerSupplyReading | HardwareError] = {}
         for d in which:
             try:

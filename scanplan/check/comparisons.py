@@ -314,7 +314,7 @@ def predictions(
     plan_quads = {m.magnet: m.planned_current_a(point) for m in quadrupoles()}
     try:
         pred = predictor.predict(
-            d1.planned_current_a(point), d2.planned_current_a(point), plan_quads
+            d1.planned_current_a(point), d2.planned_current_a(point), plan_quads, anchor=True
         )
         plan_spot = PredictedSpot.model_validate(pred.as_dict())
     except BeamlineInputError as exc:

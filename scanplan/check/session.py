@@ -54,11 +54,13 @@ def check_point(
 
 
 def predictor_for(plan: Plan, tol: CheckTolerances) -> SpotPredictor:
-    """The cached model for ``plan``'s beam-line settings and BES (built on first use)."""
+    """The cached model for ``plan``'s beam-line settings and BES (built on first use; near
+    the plan's currents its disk-cached linearisation, ``[linear_model]``)."""
     return SpotPredictor(
         plan.provenance.settings or None,
         rel_spread=plan.inputs.bes,
         resolution_a=tol.simulator.cache_resolution_a,
+        linear=tol.linear_model,
     )
 
 
@@ -120,7 +122,7 @@ def run_check(
         use_model=use_model,
     ) as checker:
         if checker.predictor is not None:
-            checker.predictor.beamline  # noqa: B018  (build now: bad settings are a clear error)
+            checker.predictor.check_settings()  # bad settings: a clear error before reading
         verdict = checker.check(
             plan, period, watch=watch, settle_timeout_s=settle_timeout_s, on_poll=on_poll
         )

@@ -138,6 +138,15 @@ class SettleTolerances(DataModel):
     wrong_setpoint_wait_s: Positive
 
 
+class LinearModelTolerances(DataModel):
+    """``[linear_model]``: where a check may use the first-order spot model [A]."""
+
+    dipole_range_a: Positive
+    quadrupole_range_a: Positive
+    dipole_step_a: Positive
+    quadrupole_step_a: Positive
+
+
 class SimulatorTolerances(DataModel):
     """``[simulator]``: model wiring of ``scanplan sim``."""
 
@@ -170,6 +179,7 @@ class CheckTolerances(DataModel):
     energy: EnergyTolerances
     spot: SpotTolerances
     settle: SettleTolerances
+    linear_model: LinearModelTolerances
     simulator: SimulatorTolerances
 
     @staticmethod
