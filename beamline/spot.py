@@ -12,11 +12,11 @@ from the line start, ~10 ms) and takes sizes from the Twiss functions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from . import calibration
 from .constants import energy_mev_from_momentum
+from .datafiles import DataModel
 
 if TYPE_CHECKING:  # xtrack: imported by predict_spot only, so the record stays light
     from .model import BeamLine
@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # xtrack: imported by predict_spot only, so the record stays 
 POINTS = {"target": "padme_target", "timepix": "timepix"}
 
 
-@dataclass(frozen=True)
-class SpotPrediction:
-    """Predicted beam at the PADME target and the TimePix (PADME frame, mm).
+class SpotPrediction(DataModel):
+    """Predicted beam at the PADME target and the TimePix (PADME frame, mm); a typed, frozen
+    record (the step checker stores it as it is).
 
     ``x``/``y`` are the orbit of the selected momentum, ``sigma_*`` rms sizes for the
     selected relative spread ``rel_spread``; ``dx_dcurrent_dhstb02_mm_per_a`` the model's
@@ -49,7 +49,7 @@ class SpotPrediction:
     dx_dcurrent_dhstb02_mm_per_a: float
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return self.model_dump()
 
 
 def selected_energy_mev(bl: BeamLine, dhstb01_current_a: float) -> float:

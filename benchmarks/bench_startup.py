@@ -19,8 +19,8 @@ from pathlib import Path
 
 from benchmarks.common import Result
 
-OPTICS_LIMIT_S = 2.0
-CHECK_LIMIT_S = 2.0
+#: the issue's limit for one ``optics --json`` and one ``check`` process [s]
+PROCESS_LIMIT_S = 2.0
 
 
 def _wall(args: list[str], env: dict[str, str], repeat: int) -> float:
@@ -32,9 +32,43 @@ def _wall(args: list[str], env: dict[str, str], repeat: int) -> float:
     return best
 
 
+def _warm_and_cold(
+    what: str, cmd: list[str], env: dict[str, str], cache: str, repeat: int, t_python: float
+) -> list[Result]:
+    """``cmd`` with the model cache warm (``cache``, filled by a first run) against
+    :data:`PROCESS_LIMIT_S`, and with the cache off (import xtrack, build the line) beside it."""
+    t_fill = _wall(cmd, {**env, "SCANPLAN_CACHE_DIR": cache}, 1)
+    t_warm = _wall(cmd, {**env, "SCANPLAN_CACHE_DIR": cache}, repeat)
+    t_cold = _wall(cmd, {**env, "SCANPLAN_CACHE_DIR": "off"}, max(1, repeat // 3))
+    limit = f"limit {PROCESS_LIMIT_S:g} s"
+    return [
+        Result(
+            f"{what} (model cache warm)",
+            t_warm,
+            "s",
+            target_ratio=1.0,
+            notes={
+                "times python": round(t_warm / t_python, 2),
+                "python -c pass [s]": round(t_python, 3),
+                "first run, filling the cache [s]": round(t_fill, 3),
+            },
+            baseline_name=limit,
+            baseline=PROCESS_LIMIT_S,
+        ),
+        Result(
+            f"{what} (cache off: import xtrack, build, twiss)",
+            t_cold,
+            "s",
+            notes={"times python": round(t_cold / t_python, 2)},
+            baseline_name=limit,
+            baseline=PROCESS_LIMIT_S,
+        ),
+    ]
+
+
 def _check_process(py: str, env: dict[str, str], repeat: int, t_python: float) -> list[Result]:
     """``scanplan check --plan P --point 1 --json`` as a process against the simulator at the
-    point's currents (an OK verdict, so every read and comparison runs), cache warm and off."""
+    point's currents (an OK verdict, so every read and comparison runs)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from fixtures.plans import make_plan
 
@@ -47,36 +81,12 @@ def _check_process(py: str, env: dict[str, str], repeat: int, t_python: float) -
         tempfile.TemporaryDirectory() as tmp,
         SimFacility(currents_a=plan_currents_a(plan.point(1))) as sim,
     ):
-        plan_path = Path(tmp) / "plan.json"
-        save_plan(plan, plan_path)
+        plan_path = save_plan(plan, Path(tmp) / "plan.json")
         sim_env = {**env, **sim.addresses().env(), "SCANPLAN_STORE": str(Path(tmp) / "s.sqlite")}
         check = [py, "-m", "scanplan", "check", "--plan", str(plan_path), "--point", "1", "--json"]
-        warm_env = {**sim_env, "SCANPLAN_CACHE_DIR": str(Path(tmp) / "cache")}
-        t_fill = _wall(check, warm_env, 1)
-        t_warm = _wall(check, warm_env, repeat)
-        t_cold = _wall(check, {**sim_env, "SCANPLAN_CACHE_DIR": "off"}, 1)
-    return [
-        Result(
-            "scanplan check, one point (model cache warm)",
-            t_warm,
-            "s",
-            baseline_name=f"limit {CHECK_LIMIT_S:g} s",
-            baseline=CHECK_LIMIT_S,
-            target_ratio=1.0,
-            notes={
-                "times python": round(t_warm / t_python, 2),
-                "first run, filling the cache [s]": round(t_fill, 3),
-            },
-        ),
-        Result(
-            "scanplan check, one point (cache off)",
-            t_cold,
-            "s",
-            baseline_name=f"limit {CHECK_LIMIT_S:g} s",
-            baseline=CHECK_LIMIT_S,
-            notes={"times python": round(t_cold / t_python, 2)},
-        ),
-    ]
+        return _warm_and_cold(
+            "scanplan check, one point", check, sim_env, str(Path(tmp) / "cache"), repeat, t_python
+        )
 
 
 def run(quick: bool = False) -> list[Result]:
@@ -97,35 +107,7 @@ def run(quick: bool = False) -> list[Result]:
         )
     ]
     with tempfile.TemporaryDirectory() as cache:
-        warm_env = {**env, "SCANPLAN_CACHE_DIR": cache}
         optics = [py, "-m", "scanplan", "optics", "--json"]
-        t_fill = _wall(optics, warm_env, 1)  # fills the cache
-        t_warm = _wall(optics, warm_env, repeat)
-    t_cold = _wall(optics, {**env, "SCANPLAN_CACHE_DIR": "off"}, 1 if quick else 3)
-    results.append(
-        Result(
-            "scanplan optics --json (model cache warm)",
-            t_warm,
-            "s",
-            baseline_name=f"limit {OPTICS_LIMIT_S:g} s",
-            baseline=OPTICS_LIMIT_S,
-            target_ratio=1.0,
-            notes={
-                "times python": round(t_warm / t_python, 2),
-                "python -c pass [s]": round(t_python, 3),
-                "first run, filling the cache [s]": round(t_fill, 3),
-            },
-        )
-    )
-    results.append(
-        Result(
-            "scanplan optics --json (cache off: import xtrack, build, twiss)",
-            t_cold,
-            "s",
-            baseline_name=f"limit {OPTICS_LIMIT_S:g} s",
-            baseline=OPTICS_LIMIT_S,
-            notes={"times python": round(t_cold / t_python, 2)},
-        )
-    )
-    results.extend(_check_process(py, env, repeat, t_python))
+        results += _warm_and_cold("scanplan optics --json", optics, env, cache, repeat, t_python)
+    results += _check_process(py, env, repeat, t_python)
     return results

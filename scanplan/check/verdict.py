@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, computed_field
 
 from beamline.datafiles import DataModel
+from beamline.spot import SpotPrediction
 from hw_interfaces.btf_records import PowerSupplyReading
 from hw_interfaces.clock import iso_utc
 from hw_interfaces.errors import HardwareError
@@ -121,23 +122,9 @@ PsuReading = PowerSupplyReading | ReadError
 SpotReading = SpotRecord | ReadError
 
 
-class PredictedSpot(Record):
-    """The model's spot for one pair of dipole currents (see :class:`beamline.spot.SpotPrediction`)."""
-
-    beam_energy_mev: float
-    dhstb01_current_a: float
-    dhstb02_current_a: float
-    rel_spread: float
-    x_target_mm: float
-    y_target_mm: float
-    sigma_x_target_mm: float
-    sigma_y_target_mm: float
-    x_timepix_mm: float
-    y_timepix_mm: float
-    sigma_x_timepix_mm: float
-    sigma_y_timepix_mm: float
-    r16_dhstb02_timepix_m: float
-    dx_dcurrent_dhstb02_mm_per_a: float
+class PredictedSpot(Record, SpotPrediction):
+    """The model's spot for one pair of dipole currents: :class:`beamline.spot.SpotPrediction`
+    (its fields, one home) stored as a record."""
 
 
 class Prediction(Record):
