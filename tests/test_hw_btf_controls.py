@@ -241,7 +241,7 @@ def test_one_shared_wait_proves_several_publishers(btf, psu_sim):
         clock.slept_s = 0.0
         for element in ("DHSTB001", "DHSTB002", "QUATB001", "QUATB003"):
             assert fresh.read_power_supply(element).element == element
-        with pytest.raises(StaleReading, match="QUATB002_DYN.*did not change within 1 s"):
+        with pytest.raises(StaleReading, match=r"QUATB002_DYN.*did not change within 1 s"):
             fresh.read_power_supply("QUATB002")
         with pytest.raises(MissingKey, match="QUATB004_DYN"):
             fresh.read_power_supply("QUATB004")
