@@ -10,13 +10,17 @@ import typer
 from . import common
 from .common import (
     IMAGE_SUFFIXES,
+    FloatRange,
     check_output_path,
     console,
     guarded,
-    parse_range,
     print_json,
+    range_option,
     rich_table,
 )
+
+#: The most masses ``analyse --mass-mev`` evaluates (each is one fit of the scan).
+MAX_MASS_POINTS = 2001
 
 
 def _plot(a: Any, path: Path, announce: bool) -> None:
@@ -82,8 +86,8 @@ def _plot(a: Any, path: Path, announce: bool) -> None:
 def analyse(
     observed: Annotated[Path, typer.Argument(help="Observed-scan table (.csv or .parquet).")],
     mass_mev: Annotated[
-        str | None,
-        typer.Option(help="Mass grid a:b:step or v1,v2 [MeV] (default 16.22:17.62:0.01)."),
+        FloatRange | None,
+        range_option("Mass grid [MeV] (default 16.22:17.62:0.01).", max_points=MAX_MASS_POINTS),
     ] = None,
     toys: Annotated[
         int, typer.Option(help="Background-only toys for the global significance (0: off).")
@@ -105,7 +109,7 @@ def analyse(
     from scanplan.analysis.observed import load_observed
 
     scan = load_observed(observed)
-    masses = None if mass_mev is None else np.array(parse_range(mass_mev, "--mass-mev", 2001))
+    masses = None if mass_mev is None else np.array(mass_mev)
     if toys and not json_out:
         from rich.progress import Progress
 

@@ -14,7 +14,15 @@ import typer
 
 from ..errors import ScanplanError
 from ..figures import check_figure_path
-from .common import console, err_console, guarded, parse_range, print_json, rich_table
+from .common import (
+    FloatRange,
+    console,
+    err_console,
+    guarded,
+    print_json,
+    range_option,
+    rich_table,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from beamline.energy import EnergyEstimate
@@ -90,11 +98,9 @@ def _print_estimates(estimates: list[EnergyEstimate], quantity: str, json_out: b
 @app.command("energy")
 @guarded
 def energy(
-    current_a: Annotated[
-        str | None, typer.Option(help="Set current(s) [A]: v1,v2,... or start:stop:step.")
-    ] = None,
+    current_a: Annotated[FloatRange | None, range_option("Set current(s) [A].")] = None,
     field_g: Annotated[
-        str | None, typer.Option(help="Hall-probe field readback(s) [G]: v1,v2,...")
+        FloatRange | None, range_option("Hall-probe field readback(s) [G].")
     ] = None,
     magnet: MagnetOpt = "DHSTB01",
     branch: BranchOpt = None,
@@ -121,7 +127,7 @@ def energy(
                 scale=scale,
                 extrapolate=extrapolate,
             )
-            for c in parse_range(current_a, "--current-a")
+            for c in current_a
         ]
     else:
         if branch is not None:
@@ -130,7 +136,7 @@ def energy(
             energy_from_field(
                 b, magnet, calibration=calibration, scale=scale, extrapolate=extrapolate
             )
-            for b in parse_range(field_g or "", "--field-g")
+            for b in field_g or ()
         ]
     if plot is not None:  # before the output: a refused path leaves no half-done answer
         from scanplan.plots.calib import calibration_figure
@@ -142,9 +148,7 @@ def energy(
 @app.command("current")
 @guarded
 def current(
-    energy_mev: Annotated[
-        str, typer.Option(help="Total beam energy(ies) [MeV]: v1,v2,... or start:stop:step.")
-    ],
+    energy_mev: Annotated[FloatRange, range_option("Total beam energy(ies) [MeV].")],
     magnet: MagnetOpt = "DHSTB01",
     branch: BranchOpt = None,
     calibration: CalibOpt = None,
@@ -175,7 +179,7 @@ def current(
             relative_offset=relative_offset,
             extrapolate=extrapolate,
         )
-        for e in parse_range(energy_mev, "--energy-mev")
+        for e in energy_mev
     ]
     if plot is not None:  # before the output: a refused path leaves no half-done answer
         from scanplan.plots.calib import calibration_figure
@@ -187,9 +191,7 @@ def current(
 @app.command("history")
 @guarded
 def history(
-    current_a: Annotated[
-        str, typer.Option(help="Set currents of the scan in order [A]: v1,v2,...")
-    ],
+    current_a: Annotated[FloatRange, range_option("Set currents of the scan in order [A].")],
     magnet: MagnetOpt = "DHSTB01",
     calibration: CalibOpt = None,
     previous_current_a: Annotated[
@@ -210,7 +212,7 @@ def history(
     if plot is not None:
         check_figure_path(plot)  # before any work
     hist = hysteresis_history(
-        parse_range(current_a, "--current-a"),
+        list(current_a),
         magnet,
         calibration=calibration,
         previous_current_a=previous_current_a,
@@ -289,12 +291,10 @@ def history(
 @app.command("dhstb02")
 @guarded
 def dhstb02(
-    energy_mev: Annotated[
-        str, typer.Option(help="Total beam energy(ies) [MeV]: v1,v2,... or start:stop:step.")
-    ],
+    energy_mev: Annotated[FloatRange, range_option("Total beam energy(ies) [MeV].")],
     dhstb01_current_a: Annotated[
-        str | None,
-        typer.Option(help="DHSTB01 current(s) [A], one per energy (default: matched to it)."),
+        FloatRange | None,
+        range_option("DHSTB01 current(s) [A], one per energy (default: matched to it)."),
     ] = None,
     settings: Annotated[
         str | None, typer.Option(help="Settings name (lattices/btf_padme/settings).")
@@ -305,10 +305,10 @@ def dhstb02(
     from beamline.model import BeamLine
     from beamline.steering import dhstb02_setting_for_energy
 
-    energies = parse_range(energy_mev, "--energy-mev")
+    energies = list(energy_mev)
     currents: list[float | None] = [None] * len(energies)
     if dhstb01_current_a is not None:
-        currents = list(parse_range(dhstb01_current_a, "--dhstb01-current-a"))
+        currents = list(dhstb01_current_a)
         if len(currents) != len(energies):
             raise ScanplanError(
                 f"{len(currents)} DHSTB01 currents for {len(energies)} energies: give one each"

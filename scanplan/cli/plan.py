@@ -23,7 +23,7 @@ from ..physics.params import (
     load_scan_defaults,
 )
 from . import common
-from .common import console, guarded, parse_range, print_json, rich_table
+from .common import FloatRange, console, guarded, print_json, range_option, rich_table
 from .tables import fit_table
 
 _PM = re.compile(r"^\s*([^+±]+?)\s*(?:\+-|±|\+/-)\s*([^+±]+)\s*$")
@@ -162,7 +162,7 @@ def plan(
         str, typer.Option(help=f"Control points: {choice(ControlSideName)}.")
     ] = SCAN_DEFAULTS.control.side,
     control_energies_mev: Annotated[
-        str | None, typer.Option(help="Explicit control energies v1,v2,... or a:b:step [MeV].")
+        FloatRange | None, range_option("Explicit control energies [MeV].")
     ] = None,
     control_count: Annotated[
         int | None,
@@ -268,9 +268,7 @@ def plan(
         passes=passes,
         direction=direction,
         control=control,
-        control_energies_mev=tuple(parse_range(control_energies_mev, "--control-energies-mev"))
-        if control_energies_mev
-        else None,
+        control_energies_mev=tuple(control_energies_mev) if control_energies_mev else None,
         control_count=control_count,
         control_offset_mev=control_offset_mev,
         control_step_mev=control_step_mev,

@@ -17,12 +17,13 @@ from . import common
 from .common import (
     IMAGE_SUFFIXES,
     MAX_HOURS,
+    FloatRange,
     check_number,
     check_output_path,
     console,
     guarded,
-    parse_range,
     print_json,
+    range_option,
     rich_table,
 )
 from .plan import (
@@ -43,7 +44,7 @@ _COUPLINGS = load_physics().statistics.coupling_grid
 def sensitivity(
     plan_file: Annotated[Path, typer.Argument(help="Plan JSON.")],
     masses_mev: Annotated[
-        str | None, typer.Option(help="Mass grid a:b:step or v1,v2 [MeV] (default: plan span).")
+        FloatRange | None, range_option("Mass grid [MeV] (default: plan span).")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the sensitivity curve.")] = None,
     toys: Annotated[
@@ -57,9 +58,9 @@ def sensitivity(
         int, typer.Option(help="Masses of the toy grid.")
     ] = SCAN_DEFAULTS.sensitivity.toy_masses,
     couplings: Annotated[
-        str | None,
-        typer.Option(
-            help="Coupling grid for toys, v1,v2 or a:b:step (default "
+        FloatRange | None,
+        range_option(
+            "Coupling grid for toys (default "
             f"{_COUPLINGS[0]:g}..{_COUPLINGS[1]:g}, {SCAN_DEFAULTS.sensitivity.toy_couplings} log steps)."
         ),
     ] = None,
@@ -83,7 +84,7 @@ def sensitivity(
     from scanplan.sensitivity import coverage, default_masses_mev, expected_limits, toy_cls_grid
 
     p = load_plan(plan_file)
-    masses = np.array(parse_range(masses_mev, "--masses-mev")) if masses_mev else None
+    masses = np.array(masses_mev) if masses_mev else None
     lim = expected_limits(p, masses, likelihood=likelihood)
     cov = coverage(p)
     out: dict[str, Any] = {
@@ -99,7 +100,7 @@ def sensitivity(
 
         span = default_masses_mev(p, toy_masses)
         gs = (
-            parse_range(couplings, "--couplings")
+            list(couplings)
             if couplings
             else list(
                 np.geomspace(
