@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import NoBeam, NoData
 from .geometry import TimepixGeometry
@@ -56,9 +57,11 @@ class Frame:
         return geometry.image_from_hits(self.chip, self.x, self.y, self.count)
 
 
-@dataclass(frozen=True)
-class BeamSpot:
-    """Beam centroid and rms width at the TimePix, in mm in the PADME frame."""
+class BeamSpot(BaseModel):
+    """Beam centroid and rms width at the TimePix, in mm in the PADME frame (a typed, frozen
+    record: the checker stores its fields as they are)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     time_utc: datetime
     x_mm: float
@@ -73,7 +76,7 @@ class BeamSpot:
     source: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = self.model_dump()
         d["time_utc"] = self.time_utc.isoformat()
         return d
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, computed_field
+from pydantic import Field, computed_field, field_serializer
 
 from beamline.datafiles import DataModel
 from beamline.spot import SpotPrediction
@@ -95,27 +95,23 @@ class ReadError(Record):
         )
 
 
-class SpotRecord(Record):
-    """The TimePix beam spot (PADME frame, mm; see :class:`hw_interfaces.timepix.BeamSpot`)."""
+class SpotRecord(Record, BeamSpot):
+    """The TimePix beam spot as a record: :class:`hw_interfaces.timepix.BeamSpot` (its fields,
+    one home) with the element name, the time stored as :func:`stamp` writes it."""
 
     element: str = TIMEPIX
-    time_utc: str
-    x_mm: float
-    y_mm: float
-    sigma_x_mm: float
-    sigma_y_mm: float
-    frames_used: int
-    frames_dropped: int
-    hits_used: int
-    hot_pixels_masked: int
-    frames_empty: int
-    source: str
+
+    @field_serializer("time_utc")
+    def _stamp(self, t: datetime) -> str:
+        return stamp(t)
 
     @classmethod
     def of(cls, spot: BeamSpot) -> SpotRecord:
-        d = spot.as_dict()
-        d["time_utc"] = stamp(spot.time_utc)
-        return cls.model_validate(d)
+        """The record of ``spot``, its time at the millisecond the store keeps."""
+        t = spot.time_utc
+        return cls.model_validate(
+            {**dict(spot), "time_utc": t.replace(microsecond=t.microsecond // 1000 * 1000)}
+        )
 
 
 PsuReading = PowerSupplyReading | ReadError
