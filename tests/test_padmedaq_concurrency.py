@@ -33,16 +33,34 @@ def counts(server, db, run):
     return paras, sor, names
 
 
-def wait_lock_waits(server, n: int) -> None:
-    """Block until ``n`` transactions wait for a row lock (the pushes reached lock_run)."""
+def wait_lock_waits(server, n: int, errors=(), proc=None) -> None:
+    """Block until ``n`` sessions wait for the run row lock (the pushes reached lock_run); a
+    push that failed before (its exception in ``errors``, or its process ``proc`` ended)
+    ends the wait with that reason.
+
+    The waiting sessions are read from PROCESSLIST (their ``SELECT ... FOR UPDATE`` on
+    ``run`` still executing): MariaDB 10.11's INNODB_TRX does not list a transaction that
+    waits in its first locking read reliably (seen missing for > 20 s)."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        rows = query(server, "information_schema",
-                     "SELECT count(*) FROM INNODB_TRX WHERE trx_state = 'LOCK WAIT'")  # fmt: skip
-        if rows[0][0] >= n:
+        if errors:
+            raise AssertionError(f"a push failed before it queued on the lock: {errors!r}")
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the push ended ({proc.returncode}): {proc.communicate()}")
+        if len(_lock_waiters(server)) >= n:
             return
         time.sleep(0.05)
-    raise AssertionError(f"{n} pushes did not wait on the run row lock within {WAIT_S} s")
+    raise AssertionError(
+        f"{n} pushes did not wait on the run row lock within {WAIT_S} s: sessions "
+        f"{query(server, 'information_schema', 'SELECT command, state, info FROM PROCESSLIST')}"
+    )
+
+
+def _lock_waiters(server) -> list[tuple]:
+    """Sessions executing the pushes' locking read of a run row."""
+    return query(server, "information_schema",
+                 "SELECT id FROM PROCESSLIST WHERE command = 'Query' "
+                 "AND info LIKE 'SELECT %FROM run WHERE number = %FOR UPDATE'")  # fmt: skip
 
 
 def hold_run_lock(server, db, run):
@@ -62,7 +80,10 @@ def test_two_simultaneous_pushes_leave_exactly_one_copy(mariadb_server):
 
         def push():
             try:
-                store = PadmeDAQStore(padme_db(mariadb_server, db))
+                # a push may wait on the lock for as long as the test waits for both to
+                # queue (a loaded CI machine): the client's read timeout must not end it first
+                client = padme_db(mariadb_server, db, read_timeout_s=3 * WAIT_S)
+                store = PadmeDAQStore(client)
                 results.append(store.push_run_conditions(plan, 1, 50284))
             except Exception as exc:  # reported below
                 errors.append(exc)
@@ -71,7 +92,7 @@ def test_two_simultaneous_pushes_leave_exactly_one_copy(mariadb_server):
         for t in threads:
             t.start()
         try:
-            wait_lock_waits(mariadb_server, 2)  # both pushes are inside, before any read
+            wait_lock_waits(mariadb_server, 2, errors)  # both pushes inside, before any read
         finally:
             lock.commit()
             lock.close()
@@ -142,7 +163,7 @@ def test_push_during_a_database_restart(tmp_path, mariadb_restartable):  # noqa:
         # 2) killed while the push waits inside its transaction: nothing committed, exit 75
         lock = hold_run_lock(srv.address, db, 50284)
         proc = cli_push(tmp_path, srv.address, db, "--run", "50284", "--period", "1")
-        wait_lock_waits(srv.address, 1)
+        wait_lock_waits(srv.address, 1, proc=proc)
         srv.stop(kill=True)
         lock.close()
         code, _, err = finish(proc)
