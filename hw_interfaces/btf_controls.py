@@ -49,6 +49,7 @@ from .btf_records import (
     PowerSupplyReading,
     PsuState,
     _num,
+    check_currents,
     check_element,
 )
 from .btf_setpoint import append_audit, command_payload, refusal
@@ -59,7 +60,6 @@ from .errors import (
     DecodeError,
     DeviceTimeout,
     HardwareError,
-    InvalidValue,
     MissingKey,
     StaleReading,
     WriteNotConfirmed,
@@ -361,7 +361,7 @@ class BtfControls:
         age_s = self._age(key, value)
         rec = decode(value, self.layout, device=element, key=key)
         self._check_age(element, key, age_s)
-        self._check_currents(element, key, rec)
+        check_currents(element, key, rec)
         return PowerSupplyReading.from_record(
             element,
             rec,
@@ -369,17 +369,6 @@ class BtfControls:
             age_s=age_s,
             source=f"memcached://{self.address}/{key}",
         )
-
-    @staticmethod
-    def _check_currents(element: str, key: str, rec: dict[str, Any], note: str = "") -> None:
-        for fname in ("currentSetting", "outputCurr"):
-            v = rec.get(fname)
-            if not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise InvalidValue(
-                    f"{element}: field '{fname}' of '{key}' is {v!r} (not a finite number{note})",
-                    device=element,
-                    key=key,
-                )
 
     def _diagnose_frozen(self, element: str, key: str) -> None:
         """A frozen record may also be an invalid one (NaN, garbage): raise that instead, it
@@ -392,7 +381,7 @@ class BtfControls:
             rec = decode(seen[0], self.layout, device=element, key=key)
         except DecodeError as exc:
             raise DecodeError(f"{exc} (record also frozen)", device=element, key=key) from None
-        self._check_currents(element, key, rec, "; record also frozen")
+        check_currents(element, key, rec, "; record also frozen")
 
     # -- machine state ------------------------------------------------------------------
     def _read_json(self, name: str, device: str) -> tuple[dict[str, Any], float, str]:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from .clock import iso_utc
-from .errors import BadRequest
+from .errors import BadRequest, InvalidValue
 
 #: Power-supply elements of the transfer line (facts file section 7).
 PSU_ELEMENTS = ("DHSTB001", "DHSTB002", "QUATB001", "QUATB002", "QUATB003", "QUATB004")
@@ -34,6 +34,19 @@ def check_element(element: str) -> str:
             device=element,
         )
     return name
+
+
+def check_currents(element: str, key: str, rec: dict[str, Any], note: str = "") -> None:
+    """InvalidValue unless the set point and output current of the decoded record ``rec`` of
+    ``key`` are finite numbers (``note`` is appended to the reason)."""
+    for fname in ("currentSetting", "outputCurr"):
+        v = rec.get(fname)
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InvalidValue(
+                f"{element}: field '{fname}' of '{key}' is {v!r} (not a finite number{note})",
+                device=element,
+                key=key,
+            )
 
 
 class PsuState(Enum):
