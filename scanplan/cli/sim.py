@@ -322,6 +322,8 @@ def status(control: ControlOpt = "", json_out: JsonOpt = False) -> None:
                 ("set_point_a", "set point [A]", ".3f"),
                 ("output_current_a", "output [A]", ".3f"),
                 ("branch", "branch", ""),
+                ("commands_applied", "commands applied", "d"),
+                ("commands_refused", "commands refused", "d"),
             ],
         )
     )
