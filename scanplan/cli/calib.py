@@ -14,15 +14,8 @@ import typer
 
 from ..errors import ScanplanError
 from ..figures import check_figure_path
-from .common import (
-    FloatRange,
-    console,
-    err_console,
-    guarded,
-    print_json,
-    range_option,
-    rich_table,
-)
+from . import common
+from .common import FloatRange, console, err_console, guarded, print_json, range_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from beamline.energy import EnergyEstimate
@@ -90,7 +83,7 @@ def _print_estimates(estimates: list[EnergyEstimate], quantity: str, json_out: b
         return
     first = estimates[0]
     title = f"{first.magnet} {quantity} — scale {first.scale}"
-    console.print(rich_table(title, rows, _COLUMNS))
+    console.print(common.rich_table(title, rows, _COLUMNS))
     for warning in dict.fromkeys(w for row in rows for w in row["warnings"]):
         console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
 
@@ -273,7 +266,7 @@ def history(
         ("sigma_field_g", "σB [G]", ".2f"),
         ("approach", "approach [A]", ""),
     ]
-    console.print(rich_table(f"{hist.magnet} hysteresis — {hist.calibration}", rows, columns))
+    console.print(common.rich_table(f"{hist.magnet} hysteresis — {hist.calibration}", rows, columns))
     console.print(f"recommended: {hist.recommendation}", highlight=False, markup=False)
     if hist.model is not None:
         m = hist.model
@@ -352,7 +345,7 @@ def dhstb02(
         ("px_target_mrad", "px target [mrad]", ".4f"),
         ("calibration", "calibration", ""),
     ]
-    console.print(rich_table("DHSTB02 on the PADME axis (model)", rows, columns))
+    console.print(common.rich_table("DHSTB02 on the PADME axis (model)", rows, columns))
 
 
 #: Units of the fitted source parameters, for the table.
@@ -430,14 +423,14 @@ def source(
         ("unit", "unit", ""),
         ("fixed", "", ""),
     ]
-    console.print(rich_table(f"Source fit to {fit.n_observations} spots", rows, columns))
+    console.print(common.rich_table(f"Source fit to {fit.n_observations} spots", rows, columns))
     names = list(fit.values)
     corr_rows = [
         {"parameter": a, **{b: float(fit.correlation[i, j]) for j, b in enumerate(names)}}
         for i, a in enumerate(names)
     ]
     corr_columns = [("parameter", "", "")] + [(b, b, "+.2f") for b in names]
-    console.print(rich_table("Correlation", corr_rows, corr_columns))
+    console.print(common.rich_table("Correlation", corr_rows, corr_columns))
     console.print(f"chi2 {fit.chi2:.1f} for {fit.dof} degrees of freedom", highlight=False)
     for note in fit.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
