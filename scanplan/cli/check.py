@@ -16,8 +16,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hw_interfaces.errors import HardwareError
-
 from ..errors import ScanplanError
 from .common import (
     DEFAULT_MEMCACHED,
@@ -32,13 +30,10 @@ from .common import (
     console,
     guarded,
     print_json,
-    register_user_error,
 )
 
 if TYPE_CHECKING:
     from ..check.verdict import SettlePoll, Verdict
-
-register_user_error(HardwareError)
 
 EXIT_FAIL = 3
 

@@ -21,13 +21,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from beamline.errors import BeamlineInputError
+from hw_interfaces.errors import HardwareError
 
 from ..errors import ScanplanError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exception types that mean "the user asked for something not allowed": exit 2, no traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (BeamlineInputError, ScanplanError)
+#: Exception types that mean "the user asked for something not allowed" or "the device the
+#: user named cannot be used" (hw_interfaces' errors, PadmeDAQ's included): one line, exit 2
+#: (or the error's ``exit_code``), no traceback. Declared here, not by the command modules,
+#: so that every command sees the same set whichever modules it imported.
+USER_ERRORS: tuple[type[BaseException], ...] = (BeamlineInputError, ScanplanError, HardwareError)
 
 EXIT_USER_ERROR = 2
 
@@ -40,13 +44,6 @@ console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH, markup=Fal
 err_console = Console(
     stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH, markup=False
 )
-
-
-def register_user_error(exc_type: type[BaseException]) -> None:
-    """Let another layer (e.g. hw_interfaces) declare its input/connection errors."""
-    global USER_ERRORS
-    if exc_type not in USER_ERRORS:
-        USER_ERRORS = (*USER_ERRORS, exc_type)
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hw_interfaces.errors import HardwareError
-
 from ..errors import ScanplanError
 from .common import (
     DEFAULT_MEMCACHED,
@@ -25,14 +23,11 @@ from .common import (
     console,
     guarded,
     print_json,
-    register_user_error,
     rich_table,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from hw_interfaces.btf_controls import BtfControls
-
-register_user_error(HardwareError)
 
 app = typer.Typer(
     name="hw",

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hw_interfaces.errors import HardwareError
-
 from ..errors import ScanplanError
 from ..run.options import DEFAULT_OPTIONS
 from .check import (
@@ -42,7 +40,6 @@ from .common import (
     err_console,
     guarded,
     print_json,
-    register_user_error,
     rich_table,
 )
 
@@ -52,8 +49,6 @@ if TYPE_CHECKING:
     from ..check.verdict import SettlePoll, Verdict
     from ..records import Point
     from ..run import PointStatus, RunStopped, RunSummary
-
-register_user_error(HardwareError)
 
 #: Ctrl-C (resumable, as a stop)
 EXIT_INTERRUPTED = 130
@@ -263,10 +258,6 @@ def run(
         summarize,
     )
 
-    if padme_push:
-        from hw_interfaces.db_errors import PadmeDBError
-
-        register_user_error(PadmeDBError)
     options = RunOptions(
         run_type=run_type,
         shift_crew=shift_crew,

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hw_interfaces.errors import HardwareError
-
 from ..errors import ScanplanError
 from .common import (
     MAX_SIM_DURATION_S,
@@ -30,14 +28,11 @@ from .common import (
     console,
     guarded,
     print_json,
-    register_user_error,
     rich_table,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from hw_interfaces.sim import SimControlClient
-
-register_user_error(HardwareError)
 
 app = typer.Typer(
     name="sim",

@@ -15,14 +15,11 @@ from typing import Annotated, Any
 import typer
 
 from hw_interfaces import padme_db
-from hw_interfaces.db_errors import PadmeDBError
 
 from ..errors import ScanplanError
 from ..store.location import DEFAULT_STORE_FILE
-from .common import console, guarded, print_json, register_user_error, rich_table
+from .common import console, guarded, print_json, rich_table
 from .tables import flexible_table
-
-register_user_error(PadmeDBError)
 
 app = typer.Typer(
     name="store",
