@@ -41,13 +41,9 @@ def supply_limits_a() -> dict[str, tuple[float, float]]:
     """The current range [A] of every magnet supply (supply element -> (low, high)), from the
     calibrations (``MagnetSpec.current_limits_a``)."""
     from beamline import calibration
-    from beamline.names import supply_element
+    from beamline.names import MAGNETS, supply_element
 
-    specs = {
-        **calibration.dipole_calibrations().magnets,
-        **calibration.quadrupole_calibrations().magnets,
-    }
-    return {supply_element(name): spec.current_limits_a for name, spec in specs.items()}
+    return {supply_element(m): calibration.magnet_spec(m).current_limits_a for m in MAGNETS}
 
 
 def dipole_supplies() -> tuple[str, str]:

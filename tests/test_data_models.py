@@ -150,11 +150,10 @@ def test_the_hardware_layer_supply_names_agree_with_lattices():
     """hw_interfaces may not import beamline, so its supply names repeat lattices/line.toml:
     they must be the same set (the bare simulator's start currents are its own Run III-like
     values; scanplan sim passes the settings' currents)."""
-    from beamline.lattice import settings_currents_a
-    from beamline.names import supply_element
+    from beamline.names import MAGNETS, supply_element
     from hw_interfaces.btf_records import PSU_ELEMENTS
     from hw_interfaces.sim.psu import DEFAULT_CURRENTS_A
 
-    supplies = {supply_element(m) for m in settings_currents_a()}
+    supplies = {supply_element(m) for m in MAGNETS}
     assert set(PSU_ELEMENTS) == supplies
     assert set(DEFAULT_CURRENTS_A) == supplies
