@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+
+from beamline.datafiles import DataModel
 
 #: SpotPrediction fields that are inputs, not functions of the currents to linearise
 EXACT_FIELDS = ("dhstb01_current_a", "dhstb02_current_a", "rel_spread")
 
 
-@dataclass(frozen=True)
-class LinearSpot:
+class LinearSpot(DataModel):
     """The spot prediction at ``anchor_a`` (currents [A], one per knob in ``knobs`` order)
-    with its first derivatives [field unit / A], valid within ``range_a`` [A] per knob."""
+    with its first derivatives [field unit / A], valid within ``range_a`` [A] per knob (a
+    typed record: the disk cache holds its JSON)."""
 
     knobs: tuple[str, ...]
     anchor_a: tuple[float, ...]
@@ -49,28 +50,6 @@ class LinearSpot:
             name: value + sum(g * d for g, d in zip(self.gradients[name], delta, strict=True))
             for name, value in self.values.items()
         }
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "knobs": list(self.knobs),
-            "anchor_a": list(self.anchor_a),
-            "range_a": list(self.range_a),
-            "values": self.values,
-            "gradients": {k: list(v) for k, v in self.gradients.items()},
-        }
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, object]) -> LinearSpot:
-        gradients = doc["gradients"]
-        values = doc["values"]
-        assert isinstance(gradients, dict) and isinstance(values, dict)
-        return cls(
-            knobs=tuple(str(k) for k in doc["knobs"]),  # type: ignore[attr-defined]
-            anchor_a=tuple(float(a) for a in doc["anchor_a"]),  # type: ignore[attr-defined]
-            range_a=tuple(float(r) for r in doc["range_a"]),  # type: ignore[attr-defined]
-            values={str(k): float(v) for k, v in values.items()},
-            gradients={str(k): tuple(float(g) for g in v) for k, v in gradients.items()},
-        )
 
 
 def linearise(
@@ -98,7 +77,7 @@ def linearise(
     return LinearSpot(
         knobs=tuple(knobs),
         anchor_a=tuple(anchor),
-        range_a=tuple(float(r) for r in range_a),
+        range_a=tuple(range_a),
         values=at_anchor,
         gradients=gradients,
     )

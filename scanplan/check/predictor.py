@@ -15,6 +15,7 @@ line. The simulator predicts with the full model only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -33,12 +34,12 @@ if TYPE_CHECKING:  # heavy (xtrack) imports only when a model is built
     from beamline.spot import SpotPrediction
 
 
-#: the linearisation's own code, part of its disk-cache key (the model sources are already)
-_LINEAR_CODE_HASH = hashlib.sha256(
-    b"".join(
-        (Path(__file__).parent / name).read_bytes() for name in ("linear_spot.py", "predictor.py")
-    )
-).hexdigest()[:16]
+@functools.cache
+def _linear_code_hash() -> str:
+    """The linearisation's own code, part of its disk-cache key (the model sources already
+    are); read on the first anchor, not at import."""
+    sources = (Path(__file__).parent / name for name in ("linear_spot.py", "predictor.py"))
+    return hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:16]
 
 
 def default_rel_spread() -> float:
@@ -151,19 +152,17 @@ class SpotPredictor:
             round(v / self.resolution_a)
             for v in (dhstb01_current_a, dhstb02_current_a, *(quads[q] for q in QUADRUPOLES))
         )
+        currents = tuple(k * self.resolution_a for k in key)
         with self._lock:
+            if anchor and self.linear is not None and self._anchor_for(currents) is None:
+                self._add_anchor(currents)
             hit = self._cache.get(key)
-            if hit is not None and not (anchor and self.linear and not self._covered(key)):
+            if hit is not None:
                 self._cache.move_to_end(key)
                 self.hits += 1
                 return hit
             self.misses += 1
-            currents = tuple(k * self.resolution_a for k in key)
-            if anchor and self.linear is not None and not self._covered(key):
-                self._add_anchor(currents)
-            pred = self._from_linear(currents)
-            if pred is None:
-                pred = self._full(currents)
+            pred = self._from_linear(currents) or self._full(currents)
             self._cache[key] = pred
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
@@ -187,9 +186,9 @@ class SpotPredictor:
                 f"(optics undefined: {exc})"
             ) from None
 
-    def _covered(self, key: tuple[int, ...]) -> bool:
-        currents = [k * self.resolution_a for k in key]
-        return any(model.covers(currents) for model in self._anchors)
+    def _anchor_for(self, currents: tuple[float, ...]) -> LinearSpot | None:
+        """The first linear model whose range holds ``currents``, if any."""
+        return next((model for model in self._anchors if model.covers(currents)), None)
 
     def _add_anchor(self, currents: tuple[float, ...]) -> None:
         """Linearise the model at ``currents`` (disk-cached); a point where the model cannot
@@ -206,7 +205,7 @@ class SpotPredictor:
         ranges = (lin.dipole_range_a,) * 2 + (lin.quadrupole_range_a,) * n_quads
         knobs = ("DHSTB01", "DHSTB02", *QUADRUPOLES)
         params = {
-            "code": _LINEAR_CODE_HASH,
+            "code": _linear_code_hash(),
             "settings": self.settings,
             "rel_spread": self.rel_spread,
             "anchor_a": list(currents),
@@ -219,23 +218,24 @@ class SpotPredictor:
                 lambda c: self._full(tuple(c)).as_dict(), knobs, currents, step_a=steps,
                 range_a=ranges,
             )  # fmt: skip
-            return fit.to_json()
+            return fit.model_dump(mode="json")
 
         try:
-            self._anchors.append(LinearSpot.from_json(cached_json("spot-linear", params, compute)))
-        except (BeamlineInputError, ValueError):
+            doc = cached_json("spot-linear", params, compute)
+            self._anchors.append(LinearSpot.model_validate(doc))
+        except (BeamlineInputError, ValueError):  # pydantic's ValidationError is a ValueError
             return
 
     def _from_linear(self, currents: tuple[float, ...]) -> SpotPrediction | None:
         from beamline.spot import SpotPrediction
 
-        for model in self._anchors:
-            if model.covers(currents):
-                self.linear_hits += 1
-                return SpotPrediction(
-                    dhstb01_current_a=currents[0],
-                    dhstb02_current_a=currents[1],
-                    rel_spread=self.rel_spread,
-                    **model.evaluate(currents),
-                )
-        return None
+        model = self._anchor_for(currents)
+        if model is None:
+            return None
+        self.linear_hits += 1
+        return SpotPrediction(
+            dhstb01_current_a=currents[0],
+            dhstb02_current_a=currents[1],
+            rel_spread=self.rel_spread,
+            **model.evaluate(currents),
+        )
