@@ -56,7 +56,7 @@ def _write_plot(fig: Any, path: Path) -> None:
     from ..figures import write_figure
 
     write_figure(fig, path)
-    err_console.print(f"plot written to {path}", highlight=False, markup=False)
+    err_console.print(f"plot written to {path}", highlight=False)
 
 
 _COLUMNS = [
@@ -85,7 +85,7 @@ def _print_estimates(estimates: list[EnergyEstimate], quantity: str, json_out: b
     title = f"{first.magnet} {quantity} — scale {first.scale}"
     console.print(common.rich_table(title, rows, _COLUMNS))
     for warning in dict.fromkeys(w for row in rows for w in row["warnings"]):
-        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+        console.print(f"warning: {warning}", style="yellow", highlight=False)
 
 
 @app.command("energy")
@@ -267,7 +267,7 @@ def history(
         ("approach", "approach [A]", ""),
     ]
     console.print(common.rich_table(f"{hist.magnet} hysteresis — {hist.calibration}", rows, columns))
-    console.print(f"recommended: {hist.recommendation}", highlight=False, markup=False)
+    console.print(f"recommended: {hist.recommendation}", highlight=False)
     if hist.model is not None:
         m = hist.model
         console.print(
@@ -275,10 +275,9 @@ def history(
             f"(descending − ascending; {m.branch_rule}), drift {m.drift_g_per_cycle:+.2f} ± "
             f"{m.drift_sigma_g_per_cycle:.2f} G per cycle",
             highlight=False,
-            markup=False,
         )
     for warning in hist.warnings:
-        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+        console.print(f"warning: {warning}", style="yellow", highlight=False)
 
 
 @app.command("dhstb02")
@@ -433,4 +432,4 @@ def source(
     console.print(common.rich_table("Correlation", corr_rows, corr_columns))
     console.print(f"chi2 {fit.chi2:.1f} for {fit.dof} degrees of freedom", highlight=False)
     for note in fit.notes:
-        console.print(f"note: {note}", highlight=False, markup=False)
+        console.print(f"note: {note}", highlight=False)

@@ -118,7 +118,7 @@ def print_verdict(verdict: Verdict, out: Console | None = None) -> None:
         highlight=False,
     )
     for reason in verdict.reasons:
-        out.print(f"  - {reason}", highlight=False, markup=False)
+        out.print(f"  - {reason}", highlight=False)
 
 
 def poll_text(poll: SettlePoll) -> str:

@@ -17,8 +17,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from beamline.errors import BeamlineInputError
 from hw_interfaces.errors import HardwareError
@@ -39,7 +39,7 @@ EXIT_USER_ERROR = 2
 _PIPE_WIDTH = int(os.environ.get("COLUMNS", "200"))
 # No console markup: text from data (reasons, payloads, paths, headers such as "t [s]") is
 # printed as it is ("[s]" would otherwise turn on strike-through and vanish); the few styled
-# words ask for markup explicitly (markup=True) or are rich Text objects.
+# words are rich Text objects.
 console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH, markup=False)
 err_console = Console(
     stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH, markup=False
@@ -48,9 +48,7 @@ err_console = Console(
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit to raise (default code 2)."""
-    err_console.print(
-        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True
-    )
+    err_console.print(Text("error:", style="bold red"), message, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

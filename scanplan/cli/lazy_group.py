@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import typer
 from typer._click.exceptions import UsageError
+from typer._click.utils import make_default_short_help
 from typer.core import TyperGroup
 
 #: Settings every ``scanplan`` command is built with (the root app and each lazy holder),
@@ -101,13 +102,8 @@ class LazyGroup(TyperGroup):
                     continue
                 rows.append((name, loaded.get_short_help_str(limit)))
             else:
-                rows.append((name, short_help(self.lazy[name].summary, limit)))
+                # shortened as click shortens a command's own help for a listing
+                rows.append((name, make_default_short_help(self.lazy[name].summary, limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-
-def short_help(text: str, limit: int) -> str:
-    """``text`` shortened the way click shortens a command's help for a listing."""
-    from typer._click.utils import make_default_short_help
-
-    return make_default_short_help(text, limit)

@@ -198,7 +198,6 @@ def spread(
         f"source: {meta['source_definition']}; engine: {meta['engine']}; energy loss: "
         f"{meta['energy_loss']}",
         highlight=False,
-        markup=False,
     )
     if len(report.rows) <= MAX_TABLE_ROWS:
         console.print(rich_table("Energy spread and transmission", report.rows, columns))
