@@ -48,7 +48,6 @@ from .btf_records import (
     MachineState,
     PowerSupplyReading,
     PsuState,
-    _num,
     check_currents,
     check_element,
 )
@@ -251,14 +250,30 @@ class BtfControls:
                 key=key,
             )
 
-    def _wait_change(self, name: str, device: str, first: bytes, wait_s: float) -> bytes:
+    def _poll_changes(
+        self, firsts: dict[str, tuple[str, str, bytes]], wait_s: float
+    ) -> tuple[dict[str, bytes], dict[str, MissingKey]]:
+        """Poll the records ``firsts`` (key -> name, device, first bytes) until each changed
+        or went missing, or ``wait_s`` [s] passed: the new bytes of the changed (change time
+        noted for the age), the errors of the missing; other read errors propagate."""
+        pending = dict(firsts)
+        changed: dict[str, bytes] = {}
+        missing: dict[str, MissingKey] = {}
         deadline = self.clock.monotonic() + wait_s
-        while self.clock.monotonic() < deadline:
+        while pending and self.clock.monotonic() < deadline:
             self.clock.sleep(POLL_INTERVAL_S)
-            value = self.get_raw(name, device)
-            if value != first:
-                return value
-        raise self._unchanged_error(name, device, wait_s)
+            for key, (name, device, first) in list(pending.items()):
+                try:
+                    value = self.get_raw(name, device)
+                except MissingKey as exc:
+                    missing[key] = exc
+                    del pending[key]
+                    continue
+                if value != first:
+                    self._age(key, value)
+                    changed[key] = value
+                    del pending[key]
+        return changed, missing
 
     def _unchanged_error(self, name: str, device: str, wait_s: float) -> StaleReading:
         key = self.key(name)
@@ -294,22 +309,11 @@ class BtfControls:
                     continue
                 self._age(key, first)
                 pending[key] = (name, element, first)
-            deadline = self.clock.monotonic() + self.first_read_wait_s
-            while pending and self.clock.monotonic() < deadline:
-                self.clock.sleep(POLL_INTERVAL_S)
-                for key, (name, element, first) in list(pending.items()):
-                    try:
-                        value = self.get_raw(name, element)
-                    except MissingKey:
-                        del pending[key]
-                        continue
-                    if value != first:
-                        self._age(key, value)
-                        self._live.add(key)
-                        del pending[key]
+            changed, missing = self._poll_changes(pending, self.first_read_wait_s)
         except (ConnectionFailed, DeviceTimeout):
             return
-        self._unchanged.update(pending)
+        self._live.update(changed)
+        self._unchanged.update(set(pending) - set(changed) - set(missing))
 
     # -- power supplies -----------------------------------------------------------------
     def read_power_supply(
@@ -355,9 +359,14 @@ class BtfControls:
         name = element + DYN_SUFFIX
         key = self.key(name)
         value = self.get_raw(name, element)
-        if wait_change_s is not None:
+        if wait_change_s is not None:  # prove the publisher alive: wait for a change
             self._age(key, value)
-            value = self._wait_change(name, element, value, wait_change_s)
+            changed, missing = self._poll_changes({key: (name, element, value)}, wait_change_s)
+            if key in missing:
+                raise missing[key]
+            if key not in changed:
+                raise self._unchanged_error(name, element, wait_change_s)
+            value = changed[key]
         age_s = self._age(key, value)
         rec = decode(value, self.layout, device=element, key=key)
         self._check_age(element, key, age_s)
@@ -407,24 +416,13 @@ class BtfControls:
         """Machine state from both JSON keys (both required)."""
         lab, age_lab, key_lab = self._read_json(MACHINE_LAB_KEY, "DAFNE/BTF")
         state, age_state, key_state = self._read_json(MACHINE_STATE_KEY, "DAFNE")
-        if "btf_status" not in lab:
-            raise MissingKey(
-                f"DAFNE/BTF: field 'btf_status' missing from '{key_lab}'",
-                device="DAFNE/BTF",
-                key=key_lab,
-            )
-        dafne = lab.get("dafne_status")
-        return MachineState(
+        return MachineState.from_documents(
+            lab,
+            state,
+            lab_key=key_lab,
             time_utc=self.clock.now(),
-            btf_status=BtfStatus.from_code(lab.get("btf_status")),
-            dafne_status=int(dafne) if isinstance(dafne, (int, float)) else None,
-            e=_num(lab.get("e")),
-            p=_num(lab.get("p")),
-            linac_freq_hz=_num(state.get("linac_freq")),
-            mode=BeamMode.from_code(state.get("mode")),
             age_s=max(age_lab, age_state),
             source=f"memcached://{self.address}/{key_lab},{key_state}",
-            raw={"lab": lab, "state": state},
         )
 
     # -- set-point write ----------------------------------------------------------------

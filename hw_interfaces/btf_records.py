@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from .clock import iso_utc
-from .errors import BadRequest, InvalidValue
+from .errors import BadRequest, InvalidValue, MissingKey
 
 #: Power-supply elements of the transfer line (facts file section 7).
 PSU_ELEMENTS = ("DHSTB001", "DHSTB002", "QUATB001", "QUATB002", "QUATB003", "QUATB004")
@@ -204,6 +204,39 @@ class MachineState:
         d["mode"] = self.mode.name
         d["time_utc"] = self.time_utc.isoformat()
         return d
+
+    @classmethod
+    def from_documents(
+        cls,
+        lab: dict[str, Any],
+        state: dict[str, Any],
+        *,
+        lab_key: str,
+        time_utc: datetime,
+        age_s: float,
+        source: str,
+    ) -> MachineState:
+        """The state of the two decoded JSON documents (``lab`` from ``lab_key`` must hold
+        ``btf_status``: MissingKey otherwise)."""
+        if "btf_status" not in lab:
+            raise MissingKey(
+                f"DAFNE/BTF: field 'btf_status' missing from '{lab_key}'",
+                device="DAFNE/BTF",
+                key=lab_key,
+            )
+        dafne = lab.get("dafne_status")
+        return cls(
+            time_utc=time_utc,
+            btf_status=BtfStatus.from_code(lab.get("btf_status")),
+            dafne_status=int(dafne) if isinstance(dafne, (int, float)) else None,
+            e=_num(lab.get("e")),
+            p=_num(lab.get("p")),
+            linac_freq_hz=_num(state.get("linac_freq")),
+            mode=BeamMode.from_code(state.get("mode")),
+            age_s=age_s,
+            source=source,
+            raw={"lab": lab, "state": state},
+        )
 
 
 def _num(value: Any) -> float | None:
