@@ -39,8 +39,9 @@ def flexible_table(
             column.overflow = "fold"
             column.justify = "left"
             continue
-        cells = [str(column.header), *(str(c) for c in column.cells)]
-        column.min_width = max(cell_len(c) for c in cells)
+        # widest line of the header (its unit may stand on a line of its own) and the cells
+        lines = [ln for c in (column.header, *column.cells) for ln in str(c).splitlines()]
+        column.min_width = max((cell_len(ln) for ln in lines), default=0)
     return table
 
 
