@@ -33,6 +33,21 @@ def append_audit(path: Path | None, entry: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+def setpoint_problem(
+    element: str, current_a: float, current_limits_a: tuple[float, float] | None
+) -> str | None:
+    """Why a supply cannot take the set point ``current_a`` [A] (not a finite number, or
+    outside ``current_limits_a``), or None. The one rule of the writer, the fake and the
+    simulator."""
+    if not isinstance(current_a, (int, float)) or not math.isfinite(current_a):
+        return f"{element}: set point {current_a!r} A is not finite"
+    if current_limits_a is not None:
+        lo, hi = current_limits_a
+        if not lo <= current_a <= hi:
+            return f"{element}: set point {current_a:g} A outside limits [{lo:g}, {hi:g}] A"
+    return None
+
+
 def refusal(
     element: str,
     key: str,
@@ -49,19 +64,8 @@ def refusal(
             device=element,
             key=key,
         )
-    if not isinstance(current_a, (int, float)) or not math.isfinite(current_a):
-        return InvalidValue(
-            f"{element}: set point {current_a!r} A is not finite", device=element, key=key
-        )
-    if current_limits_a is not None:
-        lo, hi = current_limits_a
-        if not lo <= current_a <= hi:
-            return InvalidValue(
-                f"{element}: set point {current_a:g} A outside limits [{lo:g}, {hi:g}] A",
-                device=element,
-                key=key,
-            )
-    return None
+    problem = setpoint_problem(element, current_a, current_limits_a)
+    return None if problem is None else InvalidValue(problem, device=element, key=key)
 
 
 def command_payload(cmd_id: str, current_a: float, time_utc: str) -> bytes:

@@ -36,6 +36,7 @@ from .btf_records import (
     PsuState,
     check_element,
 )
+from .btf_setpoint import setpoint_problem
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     ConnectionFailed,
@@ -200,10 +201,9 @@ class FakePowerSupplies:
         self, element: str, current_a: float, *, confirm: Callable[[str], bool]
     ) -> str:
         element = check_element(element)
-        if not math.isfinite(current_a):
-            raise InvalidValue(
-                f"{element}: set point {current_a!r} A is not finite", device=element
-            )
+        problem = setpoint_problem(element, current_a, None)
+        if problem is not None:
+            raise InvalidValue(problem, device=element)
         if not confirm(f"Set {element} current to {current_a:.3f} A?"):
             raise WriteNotConfirmed(f"{element}: set-point write not confirmed", device=element)
         if self.dead:

@@ -29,6 +29,7 @@ from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheError
 
 from ..btf_controls import MACHINE_LAB_KEY, MACHINE_STATE_KEY, PSU_ELEMENTS
+from ..btf_setpoint import setpoint_problem
 from ..errors import ConnectionFailed
 from ..labview import Layout, encode, load_layout
 from .faults import PSU_FAULTS, Fault
@@ -138,14 +139,9 @@ class PsuSimulator:
 
     def set_current(self, element: str, current_a: float) -> None:
         """New set point; the output ramps to it at the slew rate."""
-        if not math.isfinite(current_a):
-            raise ValueError(f"{element}: set point must be finite, got {current_a}")
-        limits = self.current_limits_a.get(element.upper())
-        if limits is not None and not limits[0] <= current_a <= limits[1]:
-            raise ValueError(
-                f"{element}: set point {current_a:g} A outside the supply's range "
-                f"[{limits[0]:g}, {limits[1]:g}] A (refused, set point unchanged)"
-            )
+        problem = setpoint_problem(element, current_a, self.current_limits_a.get(element.upper()))
+        if problem is not None:
+            raise ValueError(f"{problem} (the supply's range; refused, set point unchanged)")
         with self._lock:
             st = self._state(element)
             if current_a != st.set_point_a:
